@@ -1,0 +1,392 @@
+//! From an [`AccessRequest`] to Cedar's principal, action, resource and
+//! entities, following the entity model (docs/policy-model.md).
+//!
+//! Every entity is built with `Entity::new_with_tags` and every id with
+//! `EntityUid::from_type_name_and_id`: request strings are never spliced into
+//! Cedar or JSON text, so no username, however quoted, can change what a
+//! policy means.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+
+use crate::sar::{AccessRequest, Attributes, ResourceAttributes};
+
+/// The entity types of the `k8s` namespace, parsed once.
+pub(crate) struct Types {
+    pub user: EntityTypeName,
+    pub service_account: EntityTypeName,
+    pub node: EntityTypeName,
+    pub group: EntityTypeName,
+    pub resource: EntityTypeName,
+    pub non_resource_url: EntityTypeName,
+    pub principal_uid: EntityTypeName,
+    pub extra: EntityTypeName,
+    pub action: EntityTypeName,
+}
+
+pub(crate) static TYPES: LazyLock<Types> = LazyLock::new(|| {
+    let t = |s: &str| EntityTypeName::from_str(s).expect("static entity type names parse");
+    Types {
+        user: t("k8s::User"),
+        service_account: t("k8s::ServiceAccount"),
+        node: t("k8s::Node"),
+        group: t("k8s::Group"),
+        resource: t("k8s::Resource"),
+        non_resource_url: t("k8s::NonResourceURL"),
+        principal_uid: t("k8s::PrincipalUID"),
+        extra: t("k8s::Extra"),
+        action: t("k8s::Action"),
+    }
+});
+
+fn uid(type_name: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id))
+}
+
+/// The action entity for a verb, exactly as sent.
+pub fn action_uid(verb: &str) -> EntityUid {
+    uid(&TYPES.action, verb)
+}
+
+/// What a username denotes.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Identity<'a> {
+    /// `system:serviceaccount:<namespace>:<name>`, both parts non-empty.
+    ServiceAccount { namespace: &'a str, name: &'a str },
+    /// `system:node:<name>`, name non-empty.
+    Node { name: &'a str },
+    /// Anything else, malformed service-account and node names included.
+    User,
+}
+
+/// Classifies a username; malformed service-account or node names fall back
+/// to [`Identity::User`].
+pub fn identity(username: &str) -> Identity<'_> {
+    if let Some(rest) = username.strip_prefix("system:serviceaccount:") {
+        let mut parts = rest.split(':');
+        if let (Some(namespace), Some(name), None) = (parts.next(), parts.next(), parts.next()) {
+            if !namespace.is_empty() && !name.is_empty() {
+                return Identity::ServiceAccount { namespace, name };
+            }
+        }
+    } else if let Some(name) = username.strip_prefix("system:node:") {
+        if !name.is_empty() && !name.contains(':') {
+            return Identity::Node { name };
+        }
+    }
+    Identity::User
+}
+
+/// The principal's entity uid and its identity-specific attributes.
+fn identity_entity(username: &str) -> (EntityUid, Vec<(&'static str, String)>) {
+    match identity(username) {
+        Identity::ServiceAccount { namespace, name } => (
+            uid(&TYPES.service_account, username),
+            vec![("name", name.to_owned()), ("namespace", namespace.to_owned())],
+        ),
+        Identity::Node { name } => (uid(&TYPES.node, username), vec![("name", name.to_owned())]),
+        Identity::User => (uid(&TYPES.user, username), vec![("name", username.to_owned())]),
+    }
+}
+
+/// Everything Cedar needs for one request, plus what the policy index
+/// selects by.
+pub struct RequestEntities {
+    pub principal: EntityUid,
+    pub action: EntityUid,
+    pub resource: EntityUid,
+    /// Group uids of the principal (its ancestors).
+    pub principal_groups: Vec<EntityUid>,
+    /// Ancestors of the resource: the principal's groups when the resource
+    /// is the principal itself, else none.
+    pub resource_groups: Vec<EntityUid>,
+    pub entities: Entities,
+}
+
+/// Why entities could not be built. Not reachable from client input with the
+/// value shapes used here; kept as an error rather than a panic all the same.
+#[derive(Debug, thiserror::Error)]
+pub enum EntityError {
+    /// Cedar refused an entity.
+    #[error("building entities: {0}")]
+    Cedar(String),
+}
+
+fn string(s: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(s.to_owned())
+}
+
+fn string_set(values: &[String]) -> RestrictedExpression {
+    RestrictedExpression::new_set(values.iter().map(|v| string(v)))
+}
+
+fn record(
+    fields: impl IntoIterator<Item = (&'static str, RestrictedExpression)>,
+) -> Result<RestrictedExpression, EntityError> {
+    RestrictedExpression::new_record(fields.into_iter().map(|(k, v)| (k.to_owned(), v)))
+        .map_err(|e| EntityError::Cedar(e.to_string()))
+}
+
+fn entity(
+    uid: EntityUid,
+    attrs: HashMap<String, RestrictedExpression>,
+    parents: HashSet<EntityUid>,
+    tags: Vec<(String, RestrictedExpression)>,
+) -> Result<Entity, EntityError> {
+    Entity::new_with_tags(uid, attrs, parents, tags).map_err(|e| EntityError::Cedar(e.to_string()))
+}
+
+fn attrs_of(pairs: Vec<(&'static str, String)>) -> HashMap<String, RestrictedExpression> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), RestrictedExpression::new_string(v)))
+        .collect()
+}
+
+/// Builds the principal, action, resource and entities of a request.
+/// `action_entity` is the schema's entity for the verb, needed only when
+/// the schema puts the action into action groups.
+pub fn build(
+    req: &AccessRequest,
+    action_entity: Option<&Entity>,
+) -> Result<RequestEntities, EntityError> {
+    let (principal, identity_attrs) = identity_entity(&req.user);
+    let principal_groups: Vec<EntityUid> =
+        req.groups.iter().map(|g| uid(&TYPES.group, g)).collect();
+
+    let mut principal_attrs = attrs_of(identity_attrs);
+    if !req.uid.is_empty() {
+        principal_attrs.insert("uid".into(), string(&req.uid));
+    }
+    let mut tags = Vec::with_capacity(req.extra.len());
+    if !req.extra.is_empty() {
+        let mut extra = Vec::with_capacity(req.extra.len());
+        for (key, values) in &req.extra {
+            extra.push(record([("key", string(key)), ("values", string_set(values))])?);
+            tags.push((key.clone(), string_set(values)));
+        }
+        principal_attrs.insert("extra".into(), RestrictedExpression::new_set(extra));
+    }
+
+    let mut entities: Vec<Entity> = Vec::with_capacity(req.groups.len() + 3);
+    for (group, group_uid) in req.groups.iter().zip(&principal_groups) {
+        entities.push(entity(
+            group_uid.clone(),
+            attrs_of(vec![("name", group.clone())]),
+            HashSet::new(),
+            Vec::new(),
+        )?);
+    }
+
+    let (resource, resource_entity) = resource_entity(req)?;
+    let resource_is_principal = resource == principal;
+    let resource_is_group =
+        resource.type_name() == &TYPES.group && principal_groups.contains(&resource);
+    if !resource_is_principal && !resource_is_group {
+        entities.push(resource_entity);
+    }
+    entities.push(entity(
+        principal.clone(),
+        principal_attrs,
+        principal_groups.iter().cloned().collect(),
+        tags,
+    )?);
+    if let Some(action) = action_entity {
+        entities.push(action.clone());
+    }
+
+    let entities =
+        Entities::from_entities(entities, None).map_err(|e| EntityError::Cedar(e.to_string()))?;
+    Ok(RequestEntities {
+        resource_groups: if resource_is_principal {
+            principal_groups.clone()
+        } else {
+            Vec::new()
+        },
+        principal,
+        action: action_uid(req.attributes.verb()),
+        resource,
+        principal_groups,
+        entities,
+    })
+}
+
+fn resource_entity(req: &AccessRequest) -> Result<(EntityUid, Entity), EntityError> {
+    let plain = |uid: EntityUid, attrs: Vec<(&'static str, String)>| {
+        let e = entity(uid.clone(), attrs_of(attrs), HashSet::new(), Vec::new())?;
+        Ok((uid, e))
+    };
+    match &req.attributes {
+        Attributes::NonResource(n) => plain(
+            uid(&TYPES.non_resource_url, &n.path),
+            vec![("path", n.path.clone())],
+        ),
+        Attributes::Resource(r) if r.verb == "impersonate" => match r.resource.as_str() {
+            "users" => match identity(&r.name) {
+                Identity::Node { name } => plain(
+                    uid(&TYPES.node, &r.name),
+                    vec![("name", name.to_owned())],
+                ),
+                _ => plain(uid(&TYPES.user, &r.name), vec![("name", r.name.clone())]),
+            },
+            "serviceaccounts" => plain(
+                uid(
+                    &TYPES.service_account,
+                    &format!("system:serviceaccount:{}:{}", r.namespace, r.name),
+                ),
+                vec![("name", r.name.clone()), ("namespace", r.namespace.clone())],
+            ),
+            "groups" => plain(uid(&TYPES.group, &r.name), vec![("name", r.name.clone())]),
+            "uids" => plain(uid(&TYPES.principal_uid, &r.name), Vec::new()),
+            "userextras" => {
+                let mut attrs = vec![("key", r.subresource.clone())];
+                if !r.name.is_empty() {
+                    attrs.push(("value", r.name.clone()));
+                }
+                plain(uid(&TYPES.extra, &r.subresource), attrs)
+            }
+            _ => api_resource(r),
+        },
+        Attributes::Resource(r) => api_resource(r),
+    }
+}
+
+/// The request path of a resource request: `/api` or `/apis/<group>`, then
+/// version, `namespaces/<ns>`, resource, name and subresource, each only
+/// when non-empty.
+pub fn resource_path(r: &ResourceAttributes) -> String {
+    let mut path = String::with_capacity(
+        16 + r.group.len()
+            + r.version.len()
+            + r.namespace.len()
+            + r.resource.len()
+            + r.name.len()
+            + r.subresource.len(),
+    );
+    if r.group.is_empty() {
+        path.push_str("/api");
+    } else {
+        path.push_str("/apis/");
+        path.push_str(&r.group);
+    }
+    let mut segment = |s: &str| {
+        if !s.is_empty() {
+            path.push('/');
+            path.push_str(s);
+        }
+    };
+    segment(&r.version);
+    if !r.namespace.is_empty() {
+        segment("namespaces");
+        segment(&r.namespace);
+    }
+    segment(&r.resource);
+    segment(&r.name);
+    segment(&r.subresource);
+    path
+}
+
+fn api_resource(r: &ResourceAttributes) -> Result<(EntityUid, Entity), EntityError> {
+    let resource_uid = uid(&TYPES.resource, &resource_path(r));
+    let mut attrs: HashMap<String, RestrictedExpression> = HashMap::with_capacity(8);
+    attrs.insert("apiGroup".into(), string(&r.group));
+    attrs.insert("resource".into(), string(&r.resource));
+    for (key, value) in [
+        ("version", &r.version),
+        ("namespace", &r.namespace),
+        ("name", &r.name),
+        ("subresource", &r.subresource),
+    ] {
+        if !value.is_empty() {
+            attrs.insert(key.into(), string(value));
+        }
+    }
+    if let Some(labels) = &r.label_selector {
+        let mut set = Vec::with_capacity(labels.len());
+        for l in labels {
+            set.push(record([
+                ("key", string(&l.key)),
+                ("operator", string(l.operator)),
+                ("values", string_set(&l.values)),
+            ])?);
+        }
+        attrs.insert("labelSelector".into(), RestrictedExpression::new_set(set));
+    }
+    if let Some(fields) = &r.field_selector {
+        let mut set = Vec::with_capacity(fields.len());
+        for f in fields {
+            set.push(record([
+                ("field", string(&f.field)),
+                ("operator", string(f.operator)),
+                ("value", string(&f.value)),
+            ])?);
+        }
+        attrs.insert("fieldSelector".into(), RestrictedExpression::new_set(set));
+    }
+    let e = entity(resource_uid.clone(), attrs, HashSet::new(), Vec::new())?;
+    Ok((resource_uid, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_account_and_node_names_with_wrong_parts_fall_back_to_user() {
+        assert_eq!(
+            identity("system:serviceaccount:ns:sa"),
+            Identity::ServiceAccount {
+                namespace: "ns",
+                name: "sa"
+            }
+        );
+        for name in [
+            "system:serviceaccount:a:b:c",
+            "system:serviceaccount::x",
+            "system:serviceaccount:x:",
+            "system:serviceaccount:bad",
+            "system:node:",
+            "system:node:a:b",
+            "system:anonymous",
+            "alice",
+        ] {
+            assert_eq!(identity(name), Identity::User, "{name}");
+        }
+        assert_eq!(
+            identity("system:node:worker-1"),
+            Identity::Node { name: "worker-1" }
+        );
+    }
+
+    fn resource(group: &str, version: &str, ns: &str, res: &str, name: &str, sub: &str) -> String {
+        resource_path(&ResourceAttributes {
+            group: group.into(),
+            version: version.into(),
+            namespace: ns.into(),
+            resource: res.into(),
+            name: name.into(),
+            subresource: sub.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn resource_paths_skip_empty_segments() {
+        assert_eq!(
+            resource("", "v1", "default", "pods", "web-0", ""),
+            "/api/v1/namespaces/default/pods/web-0"
+        );
+        assert_eq!(
+            resource("apps", "v1", "prod", "deployments", "api", "scale"),
+            "/apis/apps/v1/namespaces/prod/deployments/api/scale"
+        );
+        assert_eq!(resource("", "v1", "", "nodes", "", ""), "/api/v1/nodes");
+        assert_eq!(
+            resource("", "", "alpha", "configmaps", "public", ""),
+            "/api/namespaces/alpha/configmaps/public"
+        );
+    }
+}

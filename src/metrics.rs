@@ -1,0 +1,244 @@
+//! The Prometheus registry and every metric handle.
+//!
+//! A registry of our own (never the global default), so tests can run
+//! several servers in one process and nothing else can register into it.
+//! No label ever carries a username, namespace or resource name: label
+//! values come from fixed sets, or from policy ids, which are bounded by the
+//! policy set itself (and can be switched off).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::engine::{Outcome, Verdict};
+use crate::policy::Snapshot;
+
+/// Buckets from 10 µs to 1 s: decisions take microseconds, and the
+/// interesting tail is far below the apiserver's webhook timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0,
+];
+
+/// Every metric the webhook exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_errors: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub evaluation_duration: Histogram,
+    pub cache_requests: IntCounterVec,
+    pub cache_entries: IntGauge,
+    pub policies: IntGaugeVec,
+    pub policy_reloads: IntCounterVec,
+    pub policy_generation: IntGauge,
+    pub last_reload_success: IntGauge,
+    pub policy_decisions: IntCounterVec,
+    pub evaluation_errors: IntCounter,
+    pub exempt: IntCounter,
+    pub tls_handshake_failures: IntCounter,
+    pub build_info: IntGaugeVec,
+    /// Count decisions per policy id (`--policy-metrics`).
+    per_policy: bool,
+}
+
+fn name(n: &str) -> String {
+    format!("cedar_authorizer_{n}")
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new(per_policy: bool) -> Self {
+        let registry = Registry::new();
+        let counter_vec = |n: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name(n), help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let counter = |n: &str, help: &str| {
+            let c = IntCounter::new(name(n), help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let gauge = |n: &str, help: &str| {
+            let g = IntGauge::new(name(n), help).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let gauge_vec = |n: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name(n), help), labels).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                name("request_duration_seconds"),
+                "Time from a complete request body to the response, by decision.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["decision"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(request_duration.clone()))
+            .expect("unique metric");
+        let evaluation_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                name("evaluation_duration_seconds"),
+                "Time spent in the decision engine (cache lookup included).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(evaluation_duration.clone()))
+            .expect("unique metric");
+
+        let m = Metrics {
+            requests: counter_vec(
+                "requests_total",
+                "SubjectAccessReviews answered, by decision.",
+                &["decision"],
+            ),
+            request_errors: counter_vec(
+                "request_errors_total",
+                "Requests refused before a decision, by reason.",
+                &["reason"],
+            ),
+            request_duration,
+            evaluation_duration,
+            cache_requests: counter_vec(
+                "cache_requests_total",
+                "Decision cache lookups, by result.",
+                &["result"],
+            ),
+            cache_entries: gauge("cache_entries", "Decisions in the cache of the live policy set."),
+            policies: gauge_vec(
+                "policies",
+                "Policies in the live policy set, by effect.",
+                &["effect"],
+            ),
+            policy_reloads: counter_vec(
+                "policy_reloads_total",
+                "Policy set loads after start-up, by result.",
+                &["result"],
+            ),
+            policy_generation: gauge(
+                "policy_generation",
+                "Generation of the live policy set; increases with every successful load.",
+            ),
+            last_reload_success: gauge(
+                "last_reload_success_timestamp_seconds",
+                "Unix time of the last successful policy load.",
+            ),
+            policy_decisions: counter_vec(
+                "policy_decisions_total",
+                "How often each policy determined an answer.",
+                &["policy", "effect"],
+            ),
+            evaluation_errors: counter(
+                "evaluation_errors_total",
+                "Policy evaluation errors (each erroring policy of each request).",
+            ),
+            exempt: counter(
+                "exempt_total",
+                "Requests from exempt principals, answered with no opinion unevaluated.",
+            ),
+            tls_handshake_failures: counter(
+                "tls_handshake_failures_total",
+                "Connections closed because the TLS handshake or client check failed.",
+            ),
+            build_info: gauge_vec(
+                "build_info",
+                "Always 1; the version label says which build runs.",
+                &["version"],
+            ),
+            registry,
+            per_policy,
+        };
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for v in [Verdict::Allowed, Verdict::Denied, Verdict::NoOpinion] {
+            m.requests.with_label_values(&[v.as_str()]);
+            m.request_duration.with_label_values(&[v.as_str()]);
+        }
+        for r in ["hit", "miss"] {
+            m.cache_requests.with_label_values(&[r]);
+        }
+        for r in ["success", "failure"] {
+            m.policy_reloads.with_label_values(&[r]);
+        }
+        for r in ["malformed", "too_large", "timeout"] {
+            m.request_errors.with_label_values(&[r]);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = m.registry.register(Box::new(pc));
+        }
+        m
+    }
+
+    /// Records one answered request.
+    pub fn record(&self, outcome: &Outcome, total_seconds: f64) {
+        let d = &outcome.decision;
+        let verdict = d.verdict.as_str();
+        self.requests.with_label_values(&[verdict]).inc();
+        self.request_duration
+            .with_label_values(&[verdict])
+            .observe(total_seconds);
+        if d.exempt {
+            self.exempt.inc();
+            return;
+        }
+        self.evaluation_duration
+            .observe(outcome.elapsed.as_secs_f64());
+        let result = if outcome.cache_hit { "hit" } else { "miss" };
+        self.cache_requests.with_label_values(&[result]).inc();
+        if !d.errors.is_empty() && !outcome.cache_hit {
+            self.evaluation_errors.inc_by(d.errors.len() as u64);
+        }
+        if self.per_policy {
+            let effect = match d.verdict {
+                Verdict::Allowed => "permit",
+                _ => "forbid",
+            };
+            for id in &d.policies {
+                self.policy_decisions
+                    .with_label_values(&[id.as_str(), effect])
+                    .inc();
+            }
+        }
+    }
+
+    /// Records that a new policy set is live.
+    pub fn policy_set_installed(&self, s: &Snapshot) {
+        let (permits, forbids) = s.effect_counts();
+        self.policies
+            .with_label_values(&["permit"])
+            .set(permits as i64);
+        self.policies
+            .with_label_values(&["forbid"])
+            .set(forbids as i64);
+        self.policy_generation.set(s.generation as i64);
+        let now = s
+            .loaded_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.last_reload_success.set(now);
+        // Per-policy series of policies that no longer exist would linger
+        // forever; start the new generation from a clean slate.
+        self.policy_decisions.reset();
+        self.cache_entries.set(0);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self, cache_entries: usize) -> Vec<u8> {
+        self.cache_entries.set(cache_entries as i64);
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}

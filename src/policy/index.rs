@@ -1,0 +1,255 @@
+//! The policy index: for a request, only the policies whose scope can match.
+//!
+//! Cedar evaluates a policy's scope (principal, action, resource
+//! constraints) before its conditions, and a policy whose scope is false
+//! neither applies nor errors. So evaluating only the policies whose scope
+//! can be true gives the same decision, the same determining policies and
+//! the same errors as evaluating the whole set, at a cost that follows the
+//! number of candidates instead of the size of the set.
+//!
+//! Policies are bucketed by principal key (any principal, a type, or an
+//! entity that the principal must equal or be in), then by action (any, or
+//! one verb per bucket; `in` lists and action groups are expanded), then by
+//! resource type (any, or the one type an `is`/`==` constraint requires).
+//! Each leaf is a ready `PolicySet`. A request visits the leaves for its
+//! principal, its type and each of its groups; a policy sits in exactly one
+//! principal bucket and at most one leaf per verb, so no policy is
+//! evaluated twice. The leaves' answers are merged exactly as Cedar
+//! combines policies (see [`RawOutcome`]).
+
+use std::collections::{BTreeSet, HashMap};
+
+use cedar_policy::{
+    ActionConstraint, Authorizer, Context, Decision, Entities, EntityTypeName, EntityUid, Policy,
+    PolicySet, PrincipalConstraint, Request, ResourceConstraint,
+};
+
+use crate::entities::RequestEntities;
+
+/// Cedar's own answer for a request, independent of our decision rules:
+/// what `Authorizer::is_authorized` over the whole set would say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RawOutcome {
+    /// Satisfied forbid policies.
+    pub forbids: BTreeSet<String>,
+    /// Satisfied permit policies; empty whenever a forbid is satisfied, as
+    /// in Cedar's own reason set.
+    pub permits: BTreeSet<String>,
+    /// (policy id, message) of every policy whose evaluation errored.
+    pub errors: BTreeSet<(String, String)>,
+}
+
+impl RawOutcome {
+    fn absorb(&mut self, response: &cedar_policy::Response) {
+        let reasons = response.diagnostics().reason().map(|id| id.to_string());
+        match response.decision() {
+            Decision::Deny => self.forbids.extend(reasons),
+            Decision::Allow => self.permits.extend(reasons),
+        }
+        self.errors.extend(
+            response
+                .diagnostics()
+                .errors()
+                .map(|e| (policy_id_of(e), e.to_string())),
+        );
+    }
+
+    fn finish(mut self) -> Self {
+        if !self.forbids.is_empty() {
+            self.permits.clear();
+        }
+        self
+    }
+
+    /// Evaluates a request against a whole policy set, linearly: the
+    /// reference the index must always agree with.
+    pub fn linear(set: &PolicySet, request: &Request, entities: &Entities) -> Self {
+        let mut out = RawOutcome::default();
+        out.absorb(&Authorizer::new().is_authorized(request, set, entities));
+        out.finish()
+    }
+}
+
+fn policy_id_of(e: &cedar_policy::AuthorizationError) -> String {
+    match e {
+        cedar_policy::AuthorizationError::PolicyEvaluationError(p) => p.policy_id().to_string(),
+    }
+}
+
+/// Policies of one (principal key, action key) slot, split by the resource
+/// type their scope requires.
+#[derive(Default)]
+struct Leaf {
+    any_resource: Option<PolicySet>,
+    by_resource_type: HashMap<EntityTypeName, PolicySet>,
+}
+
+/// Policies of one principal key, split by action.
+#[derive(Default)]
+struct ByAction {
+    any_action: Leaf,
+    by_action: HashMap<EntityUid, Leaf>,
+}
+
+/// The index of one policy set. Built once per set; read-only afterwards.
+#[derive(Default)]
+pub struct PolicyIndex {
+    any_principal: ByAction,
+    by_principal_type: HashMap<EntityTypeName, ByAction>,
+    by_principal_entity: HashMap<EntityUid, ByAction>,
+    policies: usize,
+    leaves: usize,
+}
+
+/// Expands an action constraint to concrete verbs: `None` for any action.
+/// `members` maps an action group to every action below it.
+fn action_keys(
+    policy: &Policy,
+    members: &HashMap<EntityUid, Vec<EntityUid>>,
+) -> Option<Vec<EntityUid>> {
+    let expand = |uid: EntityUid, out: &mut Vec<EntityUid>| {
+        if let Some(below) = members.get(&uid) {
+            out.extend(below.iter().cloned());
+        }
+        out.push(uid);
+    };
+    match policy.action_constraint() {
+        ActionConstraint::Any => None,
+        ActionConstraint::Eq(uid) => {
+            // `==` does not include group members.
+            Some(vec![uid])
+        }
+        ActionConstraint::In(uids) => {
+            let mut out = Vec::new();
+            for uid in uids {
+                expand(uid, &mut out);
+            }
+            out.sort_by_key(|a| a.to_string());
+            out.dedup();
+            Some(out)
+        }
+    }
+}
+
+impl PolicyIndex {
+    /// Indexes a policy set. `action_members` maps each action group to the
+    /// actions in it (transitively), from the schema.
+    pub fn build(set: &PolicySet, action_members: &HashMap<EntityUid, Vec<EntityUid>>) -> Self {
+        let mut index = PolicyIndex::default();
+        for policy in set.policies() {
+            index.policies += 1;
+            let by_action = match policy.principal_constraint() {
+                PrincipalConstraint::Any => &mut index.any_principal,
+                PrincipalConstraint::Is(t) => index.by_principal_type.entry(t).or_default(),
+                PrincipalConstraint::Eq(uid)
+                | PrincipalConstraint::In(uid)
+                | PrincipalConstraint::IsIn(_, uid) => {
+                    index.by_principal_entity.entry(uid).or_default()
+                }
+            };
+            let resource_type = match policy.resource_constraint() {
+                ResourceConstraint::Is(t) | ResourceConstraint::IsIn(t, _) => Some(t),
+                ResourceConstraint::Eq(uid) => Some(uid.type_name().clone()),
+                // `in` may hold through the resource's ancestors, whatever
+                // their type; leave it to Cedar.
+                ResourceConstraint::Any | ResourceConstraint::In(_) => None,
+            };
+            let insert = |leaf: &mut Leaf| {
+                let slot = match &resource_type {
+                    None => leaf.any_resource.get_or_insert_with(PolicySet::new),
+                    Some(t) => leaf.by_resource_type.entry(t.clone()).or_default(),
+                };
+                // Ids are unique in the source set, so this cannot fail.
+                let _ = slot.add(policy.clone());
+            };
+            match action_keys(policy, action_members) {
+                None => insert(&mut by_action.any_action),
+                Some(keys) => {
+                    for key in keys {
+                        insert(by_action.by_action.entry(key).or_default());
+                    }
+                }
+            }
+        }
+        index.leaves = index.count_leaves();
+        index
+    }
+
+    fn count_leaves(&self) -> usize {
+        let leaf = |l: &Leaf| usize::from(l.any_resource.is_some()) + l.by_resource_type.len();
+        let by_action = |b: &ByAction| leaf(&b.any_action) + b.by_action.values().map(leaf).sum::<usize>();
+        by_action(&self.any_principal)
+            + self.by_principal_type.values().map(by_action).sum::<usize>()
+            + self.by_principal_entity.values().map(by_action).sum::<usize>()
+    }
+
+    /// Number of policies indexed.
+    pub fn len(&self) -> usize {
+        self.policies
+    }
+
+    /// True when no policy is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.policies == 0
+    }
+
+    /// Number of non-empty policy sets the index holds.
+    pub fn leaves(&self) -> usize {
+        self.leaves
+    }
+
+    /// Calls `f` with every policy set that may hold a policy whose scope
+    /// matches the request.
+    fn candidate_sets<'a>(&'a self, r: &RequestEntities, mut f: impl FnMut(&'a PolicySet)) {
+        let resource_type = r.resource.type_name();
+        let mut visit = |b: &'a ByAction| {
+            for leaf in [Some(&b.any_action), b.by_action.get(&r.action)]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(set) = &leaf.any_resource {
+                    f(set);
+                }
+                if let Some(set) = leaf.by_resource_type.get(resource_type) {
+                    f(set);
+                }
+            }
+        };
+        visit(&self.any_principal);
+        if let Some(b) = self.by_principal_type.get(r.principal.type_name()) {
+            visit(b);
+        }
+        if let Some(b) = self.by_principal_entity.get(&r.principal) {
+            visit(b);
+        }
+        for group in &r.principal_groups {
+            if let Some(b) = self.by_principal_entity.get(group) {
+                visit(b);
+            }
+        }
+    }
+
+    /// Evaluates the request against the candidate policies only.
+    pub fn evaluate(&self, request: &Request, r: &RequestEntities) -> RawOutcome {
+        let authorizer = Authorizer::new();
+        let mut out = RawOutcome::default();
+        self.candidate_sets(r, |set| {
+            out.absorb(&authorizer.is_authorized(request, set, &r.entities));
+        });
+        out.finish()
+    }
+}
+
+/// The Cedar request for built entities; context is always empty.
+/// No schema is passed: the entities fit the entity model by construction,
+/// and verbs the schema does not declare must still be evaluated.
+pub fn cedar_request(r: &RequestEntities) -> Result<Request, String> {
+    Request::new(
+        r.principal.clone(),
+        r.action.clone(),
+        r.resource.clone(),
+        Context::empty(),
+        None,
+    )
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,506 @@
+//! SubjectAccessReview in and out.
+//!
+//! The apiserver sends `authorization.k8s.io/v1` or `v1beta1` reviews; the two
+//! differ only in the spelling of the groups field (`groups` / `group`). Both
+//! are parsed into one [`AccessRequest`]: the normalised form that the entity
+//! builder reads and the decision cache uses as its key, so "what the engine
+//! saw" and "what the cache remembers" can never drift apart.
+//!
+//! Normalisation only drops what cannot change a Cedar decision: group and
+//! extra-value order and duplicates (Cedar sees them as sets), and selector
+//! requirements the entity model does not map.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::authorization::v1 as authz;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The two SubjectAccessReview versions the apiserver may send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ApiVersion {
+    /// `authorization.k8s.io/v1`
+    V1,
+    /// `authorization.k8s.io/v1beta1`
+    V1Beta1,
+}
+
+impl ApiVersion {
+    /// The apiVersion string, as sent and as answered.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "authorization.k8s.io/v1",
+            ApiVersion::V1Beta1 => "authorization.k8s.io/v1beta1",
+        }
+    }
+}
+
+/// Why a request body is not a SubjectAccessReview we can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SarError {
+    /// The body is not JSON, or not a JSON object of the expected shape.
+    #[error("malformed request body: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The `spec` object does not have the SubjectAccessReviewSpec shape.
+    #[error("malformed spec: {0}")]
+    Spec(serde_json::Error),
+    /// `apiVersion` is missing or not one we answer.
+    #[error("unsupported apiVersion {0:?}: expected authorization.k8s.io/v1 or authorization.k8s.io/v1beta1")]
+    ApiVersion(String),
+    /// `kind` is missing or not SubjectAccessReview.
+    #[error("unsupported kind {0:?}: expected SubjectAccessReview")]
+    Kind(String),
+    /// There is no `spec`.
+    #[error("spec is missing")]
+    MissingSpec,
+    /// Both or neither of the attribute kinds are set.
+    #[error("spec must set exactly one of resourceAttributes and nonResourceAttributes, {0}")]
+    Attributes(&'static str),
+}
+
+/// A label selector requirement, with the operator already in Kubernetes
+/// selector syntax (`in`, `notin`, `exists`, `!`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelRequirement {
+    /// The label key.
+    pub key: String,
+    /// `in`, `notin`, `exists` or `!`.
+    pub operator: &'static str,
+    /// The values, sorted and without duplicates.
+    pub values: Vec<String>,
+}
+
+/// A field selector requirement: one field, `=` or `!=`, one value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldRequirement {
+    /// The field path, e.g. `spec.nodeName`.
+    pub field: String,
+    /// `=` or `!=`.
+    pub operator: &'static str,
+    /// The single value.
+    pub value: String,
+}
+
+/// `spec.resourceAttributes`, empty strings standing for absent fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ResourceAttributes {
+    pub verb: String,
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub name: String,
+    /// `None` when the SAR carries no label requirement we map.
+    pub label_selector: Option<Vec<LabelRequirement>>,
+    /// `None` when the SAR carries no field requirement we map.
+    pub field_selector: Option<Vec<FieldRequirement>>,
+}
+
+/// `spec.nonResourceAttributes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NonResourceAttributes {
+    pub verb: String,
+    pub path: String,
+}
+
+/// What is being asked about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Attributes {
+    Resource(ResourceAttributes),
+    NonResource(NonResourceAttributes),
+}
+
+impl Attributes {
+    /// The verb, as sent.
+    pub fn verb(&self) -> &str {
+        match self {
+            Attributes::Resource(r) => &r.verb,
+            Attributes::NonResource(n) => &n.verb,
+        }
+    }
+}
+
+/// A SubjectAccessReview spec, normalised. Equal values get equal answers
+/// under one policy set, which is what makes it a sound cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AccessRequest {
+    pub user: String,
+    /// Sorted, without duplicates.
+    pub groups: Vec<String>,
+    /// Empty when not sent.
+    pub uid: String,
+    /// Keys in order; each key's values sorted, without duplicates.
+    pub extra: BTreeMap<String, Vec<String>>,
+    pub attributes: Attributes,
+}
+
+impl AccessRequest {
+    /// A rough size in bytes, used to keep huge requests out of the cache.
+    pub fn approximate_size(&self) -> usize {
+        let strings = |v: &[String]| v.iter().map(|s| s.len() + 24).sum::<usize>();
+        let attrs = match &self.attributes {
+            Attributes::Resource(r) => {
+                r.verb.len()
+                    + r.group.len()
+                    + r.version.len()
+                    + r.resource.len()
+                    + r.subresource.len()
+                    + r.namespace.len()
+                    + r.name.len()
+                    + r.label_selector.as_ref().map_or(0, |l| {
+                        l.iter().map(|q| q.key.len() + strings(&q.values) + 48).sum()
+                    })
+                    + r.field_selector.as_ref().map_or(0, |f| {
+                        f.iter().map(|q| q.field.len() + q.value.len() + 64).sum()
+                    })
+            }
+            Attributes::NonResource(n) => n.verb.len() + n.path.len(),
+        };
+        self.user.len()
+            + self.uid.len()
+            + strings(&self.groups)
+            + self
+                .extra
+                .iter()
+                .map(|(k, v)| k.len() + 48 + strings(v))
+                .sum::<usize>()
+            + attrs
+            + 256
+    }
+}
+
+/// A parsed review: what to answer and in which version.
+#[derive(Clone, Debug)]
+pub struct Review {
+    pub api_version: ApiVersion,
+    pub request: AccessRequest,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "apiVersion", default, borrow)]
+    api_version: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    spec: Option<&'a RawValue>,
+}
+
+/// v1beta1 spells the groups field `group`; everything else is as in v1.
+#[derive(Deserialize)]
+struct V1Beta1Groups {
+    #[serde(default)]
+    group: Option<Vec<String>>,
+}
+
+fn string_field(raw: Option<&RawValue>) -> Result<String, serde_json::Error> {
+    match raw {
+        None => Ok(String::new()),
+        Some(raw) => Ok(serde_json::from_str::<Option<String>>(raw.get())?.unwrap_or_default()),
+    }
+}
+
+/// Parses a request body into a [`Review`]. The body is JSON whatever the
+/// Content-Type said; every error names what is wrong.
+pub fn parse_review(body: &[u8]) -> Result<Review, SarError> {
+    let envelope: Envelope = serde_json::from_slice(body)?;
+    let api_version = string_field(envelope.api_version)?;
+    let api_version = match api_version.as_str() {
+        "authorization.k8s.io/v1" => ApiVersion::V1,
+        "authorization.k8s.io/v1beta1" => ApiVersion::V1Beta1,
+        _ => return Err(SarError::ApiVersion(api_version)),
+    };
+    let kind = string_field(envelope.kind)?;
+    if kind != "SubjectAccessReview" {
+        return Err(SarError::Kind(kind));
+    }
+    let spec_raw = envelope.spec.ok_or(SarError::MissingSpec)?;
+    if spec_raw.get() == "null" {
+        return Err(SarError::MissingSpec);
+    }
+    let mut spec: authz::SubjectAccessReviewSpec =
+        serde_json::from_str(spec_raw.get()).map_err(SarError::Spec)?;
+    if api_version == ApiVersion::V1Beta1 {
+        let beta: V1Beta1Groups = serde_json::from_str(spec_raw.get()).map_err(SarError::Spec)?;
+        spec.groups = beta.group;
+    }
+    Ok(Review {
+        api_version,
+        request: normalise(spec)?,
+    })
+}
+
+fn sorted_set(mut values: Vec<String>) -> Vec<String> {
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+fn normalise(spec: authz::SubjectAccessReviewSpec) -> Result<AccessRequest, SarError> {
+    let attributes = match (spec.resource_attributes, spec.non_resource_attributes) {
+        (Some(r), None) => Attributes::Resource(resource_attributes(r)),
+        (None, Some(n)) => Attributes::NonResource(NonResourceAttributes {
+            verb: n.verb.unwrap_or_default(),
+            path: n.path.unwrap_or_default(),
+        }),
+        (Some(_), Some(_)) => return Err(SarError::Attributes("both are set")),
+        (None, None) => return Err(SarError::Attributes("neither is set")),
+    };
+    Ok(AccessRequest {
+        user: spec.user.unwrap_or_default(),
+        groups: sorted_set(spec.groups.unwrap_or_default()),
+        uid: spec.uid.unwrap_or_default(),
+        extra: spec
+            .extra
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, sorted_set(v)))
+            .collect(),
+        attributes,
+    })
+}
+
+fn resource_attributes(r: authz::ResourceAttributes) -> ResourceAttributes {
+    let label_selector = r
+        .label_selector
+        .and_then(|s| s.requirements)
+        .map(|reqs| {
+            reqs.into_iter()
+                .filter_map(|q| {
+                    let operator = label_operator(&q.operator)?;
+                    Some(LabelRequirement {
+                        key: q.key,
+                        operator,
+                        values: sorted_set(q.values.unwrap_or_default()),
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .and_then(non_empty_set);
+    let field_selector = r
+        .field_selector
+        .and_then(|s| s.requirements)
+        .map(|reqs| {
+            reqs.into_iter()
+                .filter_map(|q| {
+                    let operator = field_operator(&q.operator)?;
+                    // A field requirement carries exactly one value; any other
+                    // count is dropped, which only widens the request.
+                    let mut values = q.values.unwrap_or_default();
+                    if values.len() != 1 {
+                        return None;
+                    }
+                    Some(FieldRequirement {
+                        field: q.key,
+                        operator,
+                        value: values.pop().unwrap_or_default(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .and_then(non_empty_set);
+    ResourceAttributes {
+        verb: r.verb.unwrap_or_default(),
+        group: r.group.unwrap_or_default(),
+        version: r.version.unwrap_or_default(),
+        resource: r.resource.unwrap_or_default(),
+        subresource: r.subresource.unwrap_or_default(),
+        namespace: r.namespace.unwrap_or_default(),
+        name: r.name.unwrap_or_default(),
+        label_selector,
+        field_selector,
+    }
+}
+
+fn non_empty_set<T: Ord>(mut v: Vec<T>) -> Option<Vec<T>> {
+    v.sort_unstable();
+    v.dedup();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Kubernetes selector syntax for a label operator; `None` drops it.
+fn label_operator(op: &str) -> Option<&'static str> {
+    match op {
+        "In" => Some("in"),
+        "NotIn" => Some("notin"),
+        "Exists" => Some("exists"),
+        "DoesNotExist" => Some("!"),
+        _ => None,
+    }
+}
+
+/// Kubernetes selector syntax for a field operator; `None` drops it.
+fn field_operator(op: &str) -> Option<&'static str> {
+    match op {
+        "In" => Some("="),
+        "NotIn" => Some("!="),
+        _ => None,
+    }
+}
+
+/// The `status` of an answered review.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub allowed: bool,
+    pub denied: bool,
+    pub reason: String,
+    pub evaluation_error: String,
+}
+
+/// Serialises the answer in the request's own apiVersion.
+pub fn response_json(api_version: ApiVersion, status: &Status) -> Vec<u8> {
+    let status = authz::SubjectAccessReviewStatus {
+        allowed: status.allowed,
+        denied: status.denied.then_some(true),
+        reason: (!status.reason.is_empty()).then(|| status.reason.clone()),
+        evaluation_error: (!status.evaluation_error.is_empty())
+            .then(|| status.evaluation_error.clone()),
+    };
+    let body = serde_json::json!({
+        "apiVersion": api_version.as_str(),
+        "kind": "SubjectAccessReview",
+        "status": status,
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<Review, SarError> {
+        parse_review(&serde_json::to_vec(&v).unwrap())
+    }
+
+    #[test]
+    fn v1beta1_reads_group_not_groups() {
+        let r = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1beta1", "kind": "SubjectAccessReview",
+            "spec": {"user": "a", "group": ["b", "a", "b"], "groups": ["ignored"],
+                     "nonResourceAttributes": {"verb": "get", "path": "/x"}}
+        }))
+        .unwrap();
+        assert_eq!(r.api_version, ApiVersion::V1Beta1);
+        assert_eq!(r.request.groups, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn v1_ignores_group() {
+        let r = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "a", "group": ["x"], "nonResourceAttributes": {"verb": "get", "path": "/x"}}
+        }))
+        .unwrap();
+        assert!(r.request.groups.is_empty());
+    }
+
+    #[test]
+    fn both_or_neither_attribute_kinds_are_malformed() {
+        let both = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "a", "resourceAttributes": {"verb": "get"},
+                     "nonResourceAttributes": {"verb": "get", "path": "/x"}}
+        }));
+        assert!(matches!(both, Err(SarError::Attributes("both are set"))));
+        let neither = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "a"}
+        }));
+        assert!(matches!(neither, Err(SarError::Attributes("neither is set"))));
+    }
+
+    #[test]
+    fn wrong_kind_version_and_shape_are_named() {
+        let e = parse(serde_json::json!({"apiVersion": "v1", "kind": "Pod", "spec": {}}));
+        assert!(e.unwrap_err().to_string().contains("apiVersion"));
+        let e = parse(serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "Pod"}));
+        assert!(e.unwrap_err().to_string().contains("kind"));
+        let e = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": 5, "nonResourceAttributes": {"verb": "get", "path": "/"}}
+        }));
+        assert!(e.unwrap_err().to_string().contains("malformed spec"));
+        assert!(parse_review(b"[1,2").is_err());
+        assert!(parse_review(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn selectors_map_operators_and_drop_the_rest() {
+        let r = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "a", "resourceAttributes": {"verb": "list", "resource": "pods",
+              "labelSelector": {"rawSelector": "ignored", "requirements": [
+                {"key": "app", "operator": "In", "values": ["b", "a"]},
+                {"key": "t", "operator": "NotIn", "values": ["x"]},
+                {"key": "e", "operator": "Exists"},
+                {"key": "d", "operator": "DoesNotExist", "values": []},
+                {"key": "g", "operator": "Gt", "values": ["1"]}]},
+              "fieldSelector": {"requirements": [
+                {"key": "spec.nodeName", "operator": "In", "values": ["n1"]},
+                {"key": "metadata.name", "operator": "NotIn", "values": ["x"]},
+                {"key": "two", "operator": "In", "values": ["a", "b"]},
+                {"key": "none", "operator": "In", "values": []},
+                {"key": "ex", "operator": "Exists", "values": ["v"]}]}}}
+        }))
+        .unwrap();
+        let Attributes::Resource(ra) = r.request.attributes else {
+            panic!("resource attributes expected")
+        };
+        let labels = ra.label_selector.unwrap();
+        let ops: Vec<_> = labels.iter().map(|l| (l.key.as_str(), l.operator)).collect();
+        assert_eq!(
+            ops,
+            vec![("app", "in"), ("d", "!"), ("e", "exists"), ("t", "notin")]
+        );
+        assert_eq!(labels[0].values, vec!["a", "b"]);
+        let fields = ra.field_selector.unwrap();
+        assert_eq!(
+            fields,
+            vec![
+                FieldRequirement {
+                    field: "metadata.name".into(),
+                    operator: "!=",
+                    value: "x".into()
+                },
+                FieldRequirement {
+                    field: "spec.nodeName".into(),
+                    operator: "=",
+                    value: "n1".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn only_unsupported_requirements_means_no_selector() {
+        let r = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "a", "resourceAttributes": {"verb": "list", "resource": "pods",
+              "labelSelector": {"requirements": [{"key": "g", "operator": "Lt", "values": ["1"]}]},
+              "fieldSelector": {"requirements": [{"key": "f", "operator": "In", "values": ["1", "2"]}]}}}
+        }))
+        .unwrap();
+        let Attributes::Resource(ra) = r.request.attributes else {
+            panic!("resource attributes expected")
+        };
+        assert!(ra.label_selector.is_none());
+        assert!(ra.field_selector.is_none());
+    }
+
+    #[test]
+    fn response_keeps_request_version_and_omits_empty_fields() {
+        let body = response_json(
+            ApiVersion::V1Beta1,
+            &Status {
+                allowed: false,
+                denied: false,
+                reason: String::new(),
+                evaluation_error: String::new(),
+            },
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["apiVersion"], "authorization.k8s.io/v1beta1");
+        assert_eq!(v["status"], serde_json::json!({"allowed": false}));
+    }
+}

@@ -1,0 +1,242 @@
+//! TLS for the webhook listener: the serving certificate (given, or a
+//! self-signed default), its rotation without restart, and client
+//! certificate authentication.
+//!
+//! The serving key lives behind an `ArcSwap` read by a `ResolvesServerCert`
+//! on every handshake: rotation swaps it whole, connections already open keep
+//! the session they have, new handshakes get the new certificate. A new pair
+//! that does not load is reported and the old one keeps serving.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::crypto::ring as provider;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::certs;
+
+/// Why TLS could not be set up. Each names the flag or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate, key or CA file could not be read or parsed.
+    #[error("{flag} {}: {message}", path.display())]
+    File {
+        flag: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    /// The key does not belong to the certificate, or rustls refused it.
+    #[error("--tls-cert-file {}: {message}", path.display())]
+    Pair { path: PathBuf, message: String },
+    /// The self-signed default could not be made.
+    #[error("--cert-dir {}: {message}", path.display())]
+    CertDir { path: PathBuf, message: String },
+    /// rustls refused the configuration.
+    #[error("tls configuration: {0}")]
+    Config(String),
+}
+
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug)]
+pub struct CertPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn file_error(flag: &'static str, path: &Path, message: impl fmt::Display) -> TlsError {
+    TlsError::File {
+        flag,
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+/// Reads a PEM certificate chain and key and checks that they belong together.
+pub fn load_certified_key(paths: &CertPaths) -> Result<CertifiedKey, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.cert)
+        .map_err(|e| file_error("--tls-cert-file", &paths.cert, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error("--tls-cert-file", &paths.cert, e))?;
+    if chain.is_empty() {
+        return Err(file_error(
+            "--tls-cert-file",
+            &paths.cert,
+            "no certificate found",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&paths.key)
+        .map_err(|e| file_error("--tls-private-key-file", &paths.key, e))?;
+    let signing_key = provider::sign::any_supported_type(&key)
+        .map_err(|e| file_error("--tls-private-key-file", &paths.key, e))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified.keys_match().map_err(|e| TlsError::Pair {
+        path: paths.cert.clone(),
+        message: format!("does not match --tls-private-key-file: {e}"),
+    })?;
+    Ok(certified)
+}
+
+/// Makes (once) and returns the self-signed default: a CA and a serving
+/// certificate for localhost and 127.0.0.1 under `dir`.
+pub fn default_cert(dir: &Path) -> Result<CertPaths, TlsError> {
+    let paths = CertPaths {
+        cert: dir.join(certs::SERVING_CERT),
+        key: dir.join(certs::SERVING_KEY),
+    };
+    if paths.cert.exists() && paths.key.exists() {
+        return Ok(paths);
+    }
+    let err = |message: String| TlsError::CertDir {
+        path: dir.to_owned(),
+        message,
+    };
+    // Writes into a fresh directory beside the target and renames it into
+    // place, so a failure (a full disk) never leaves half a certificate set
+    // that the next start would trust.
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
+    let staging = parent.join(format!(
+        ".{}.tmp-{}",
+        dir.file_name().map_or("certs".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = certs::generate(
+        &staging,
+        &["localhost".to_owned(), "127.0.0.1".to_owned()],
+        "system:apiserver",
+        false,
+    )
+    .map_err(|e| err(e.to_string()))
+    .and_then(|()| {
+        if dir.exists() {
+            // An empty or partial directory from an earlier failure.
+            std::fs::remove_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        std::fs::rename(&staging, dir).map_err(|e| err(e.to_string()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result.map(|()| paths)
+}
+
+/// Hands the current serving key to every handshake.
+#[derive(Debug)]
+pub struct RotatingResolver {
+    /// Swapped whole on rotation; read lock-free on every handshake.
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl RotatingResolver {
+    pub fn new(key: CertifiedKey) -> Self {
+        RotatingResolver {
+            current: ArcSwap::from_pointee(key),
+        }
+    }
+
+    /// Serves `key` to new handshakes from now on.
+    pub fn rotate(&self, key: CertifiedKey) {
+        self.current.store(Arc::new(key));
+    }
+}
+
+impl ResolvesServerCert for RotatingResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// The rustls configuration of the webhook listener: TLS 1.2 and 1.3 with
+/// rustls' safe defaults, ALPN `h2` and `http/1.1`, and, with a client CA,
+/// a mandatory client certificate.
+pub fn server_config(
+    resolver: Arc<RotatingResolver>,
+    client_ca: Option<&Path>,
+) -> Result<ServerConfig, TlsError> {
+    let crypto = Arc::new(provider::default_provider());
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&crypto))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| file_error("--client-ca-file", path, e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| file_error("--client-ca-file", path, e))?;
+            let (added, _ignored) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(file_error(
+                    "--client-ca-file",
+                    path,
+                    "no usable CA certificate found",
+                ));
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crypto)
+                .build()
+                .map_err(|e| file_error("--client-ca-file", path, e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The subject common name of a DER certificate.
+pub fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_owned();
+    Some(cn)
+}
+
+/// Re-reads the serving certificate files every `interval` and rotates when
+/// their bytes change. Returns when `shutdown` fires.
+pub async fn watch_cert_files(
+    paths: CertPaths,
+    resolver: Arc<RotatingResolver>,
+    interval: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let read = |p: &CertPaths| (std::fs::read(&p.cert).ok(), std::fs::read(&p.key).ok());
+    let mut last = read(&paths);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = read(&paths);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match load_certified_key(&paths) {
+            Ok(key) => {
+                resolver.rotate(key);
+                tracing::info!(cert = %paths.cert.display(), "serving certificate rotated");
+            }
+            Err(e) => {
+                // A rotation often writes the two files one after the
+                // other; the next tick sees the complete pair.
+                tracing::error!(error = %e, "new serving certificate not loaded; the previous one keeps serving");
+            }
+        }
+    }
+}
