@@ -1,0 +1,381 @@
+//! The webhook server, black-box: the real binary over real TLS with
+//! certificates made here, HTTP/1.1 and HTTP/2, client authentication,
+//! bad input, certificate rotation and graceful shutdown.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use common::server::{client_config, connect, runtime, Pki, Proto, Server};
+
+fn policies(name: &str) -> std::path::PathBuf {
+    common::corpus_dir().join(name).join("policies")
+}
+
+fn corpus_over(proto: Proto) {
+    let pki = Pki::new();
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let rt = runtime();
+    for scenario in common::scenarios() {
+        let server = Server::start(&scenario.policies, &pki.serve_args());
+        let failures = rt.block_on(async {
+            // Every case of the scenario, twice (cold, then cached), on ONE
+            // kept-alive connection.
+            let mut conn = connect(server.addr, &config, proto).await.unwrap();
+            let mut failures = Vec::new();
+            for _ in 0..2 {
+                for case in &scenario.cases {
+                    let resp = conn.authorize(&case.sar).await;
+                    assert_eq!(resp["apiVersion"], case.sar["apiVersion"]);
+                    assert_eq!(resp["kind"], "SubjectAccessReview");
+                    if let Some(m) = common::mismatch(&scenario.name, case, &resp["status"]) {
+                        failures.push(m);
+                    }
+                }
+            }
+            failures
+        });
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        let hits = server.metric("cedar_authorizer_cache_requests_total{result=\"hit\"}");
+        assert!(hits > 0.0, "the second pass should hit the cache");
+    }
+}
+
+#[test]
+fn corpus_over_http2_on_one_connection() {
+    corpus_over(Proto::H2);
+}
+
+#[test]
+fn corpus_over_http1_keep_alive() {
+    corpus_over(Proto::H1);
+}
+
+#[test]
+fn client_certificates_from_other_cas_or_none_fail_the_handshake() {
+    let pki = Pki::new();
+    let server = Server::start(&policies("k8s-basics"), &pki.serve_args());
+    let rt = runtime();
+    rt.block_on(async {
+        let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+        let good = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+        let mut conn = connect(server.addr, &good, Proto::H2).await.unwrap();
+        assert_eq!(conn.authorize(&sar).await["status"]["allowed"], true);
+
+        for config in [
+            client_config(&pki.ca, Some((&pki.foreign_cert, &pki.foreign_key)), &[]),
+            client_config(&pki.ca, None, &[]),
+        ] {
+            // With TLS 1.3 the client may finish its side before the server
+            // rejects the certificate, so the failure can surface on the
+            // first request instead of the handshake.
+            let outcome = match connect(server.addr, &config, Proto::H1).await {
+                Err(_) => true,
+                Ok(mut c) => c.request("POST", "/authorize", serde_json::to_vec(&sar).unwrap()).await.is_err(),
+            };
+            assert!(outcome, "an unauthenticated client was served");
+        }
+    });
+    assert!(server.metric("cedar_authorizer_tls_handshake_failures_total") >= 2.0);
+}
+
+#[test]
+fn allowed_client_cn_list_rejects_other_subjects() {
+    let pki = Pki::new();
+    let (other_cert, other_key) = pki.client_with_cn("someone-else");
+    let mut args = pki.serve_args();
+    args.extend(["--allowed-client-cn".into(), "system:apiserver".into()]);
+    let server = Server::start(&policies("k8s-basics"), &args);
+    let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+    runtime().block_on(async {
+        let good = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+        let mut conn = connect(server.addr, &good, Proto::H1).await.unwrap();
+        assert_eq!(conn.authorize(&sar).await["status"]["allowed"], true);
+        let other = client_config(&pki.ca, Some((&other_cert, &other_key)), &[]);
+        let refused = match connect(server.addr, &other, Proto::H1).await {
+            Err(_) => true,
+            Ok(mut c) => c.request("POST", "/authorize", serde_json::to_vec(&sar).unwrap()).await.is_err(),
+        };
+        assert!(refused, "a client CN outside --allowed-client-cn was served");
+    });
+}
+
+#[test]
+fn bad_input_gets_its_status_and_the_server_keeps_answering() {
+    let pki = Pki::new();
+    let server = Server::start(&policies("k8s-basics"), &pki.serve_args());
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    runtime().block_on(async {
+        let mut conn = connect(server.addr, &config, Proto::H1).await.unwrap();
+        let good = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+        let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+            ("POST", "/authorize", b"\x00\xffgarbage".to_vec(), 400, "malformed"),
+            ("POST", "/authorize", br#"{"apiVersion": "authorization.k8s.io/v1", "kind": "Subj"#.to_vec(), 400, "malformed"),
+            ("POST", "/authorize", b"[1, 2, 3]".to_vec(), 400, "malformed"),
+            ("POST", "/authorize", br#"{"apiVersion": "v1", "kind": "Pod", "spec": {}}"#.to_vec(), 400, "apiVersion"),
+            ("POST", "/authorize", br#"{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {"user": "a"}}"#.to_vec(), 400, "neither"),
+            ("POST", "/authorize", br#"{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {"user": "a", "resourceAttributes": {"verb": "get"}, "nonResourceAttributes": {"verb": "get", "path": "/"}}}"#.to_vec(), 400, "both"),
+            ("POST", "/authorize", br#"{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {"user": 7, "nonResourceAttributes": {"verb": "get", "path": "/"}}}"#.to_vec(), 400, "invalid type"),
+            ("POST", "/authorize", vec![b' '; 2 * 1024 * 1024], 413, "larger than"),
+            ("GET", "/authorize", Vec::new(), 405, "method"),
+            ("POST", "/nope", b"{}".to_vec(), 404, "not found"),
+        ];
+        for (method, path, body, want, needle) in cases {
+            // A 413 may close an HTTP/1.1 connection; use a fresh one each time.
+            let mut c = connect(server.addr, &config, Proto::H1).await.unwrap();
+            let (status, body) = c.request(method, path, body).await.unwrap();
+            assert_eq!(status, want, "{method} {path}: {}", String::from_utf8_lossy(&body));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let error = v["error"].as_str().unwrap();
+            assert!(error.contains(needle), "{error:?} should mention {needle:?}");
+            assert_eq!(conn.authorize(&good).await["status"]["allowed"], true);
+        }
+    });
+    assert!(server.metric("cedar_authorizer_request_errors_total{reason=\"malformed\"}") >= 7.0);
+    assert_eq!(server.metric("cedar_authorizer_request_errors_total{reason=\"too_large\"}"), 1.0);
+    assert_eq!(server.admin_get("/healthz").0, 200);
+}
+
+#[test]
+fn kubectl_through_a_webhook_kubeconfig_gets_corpus_answers() {
+    if std::process::Command::new("kubectl").arg("version").arg("--client").output().is_err() {
+        panic!("kubectl is required (Debian package kubernetes-client); .ci/run installs it");
+    }
+    let pki = Pki::new();
+    let scenario = common::scenarios().into_iter().find(|s| s.name == "k8s-basics").unwrap();
+    let server = Server::start(&scenario.policies, &pki.serve_args());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = |cert: &Path, key: &Path, name: &str| {
+        let text = cedar_authorizer::certs::kubeconfig(&format!("https://{}", server.addr), &pki.ca, cert, key);
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let good = kubeconfig(&pki.client_cert, &pki.client_key, "good.kubeconfig");
+    let foreign = kubeconfig(&pki.foreign_cert, &pki.foreign_key, "foreign.kubeconfig");
+    let run = |kc: &Path, sar: &serde_json::Value| {
+        let f = dir.path().join("sar.json");
+        std::fs::write(&f, serde_json::to_vec(sar).unwrap()).unwrap();
+        std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kc)
+            .args(["create", "--raw", "/authorize", "-f"])
+            .arg(&f)
+            .output()
+            .unwrap()
+    };
+    let mut failures = Vec::new();
+    for case in scenario.cases.iter().step_by(4) {
+        let out = run(&good, &case.sar);
+        assert!(out.status.success(), "{}: {}", case.name, String::from_utf8_lossy(&out.stderr));
+        let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(m) = common::mismatch(&scenario.name, case, &resp["status"]) {
+            failures.push(m);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let out = run(&foreign, &scenario.cases[0].sar);
+    assert!(!out.status.success(), "a client certificate from another CA was accepted");
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("tls") || err.contains("certificate") || err.contains("eof") || err.contains("reset"), "{err}");
+}
+
+#[test]
+fn serving_certificate_rotates_without_failed_requests() {
+    let pki = Pki::new();
+    let mut args = pki.serve_args();
+    args.extend(["--cert-poll-interval".into(), "100ms".into()]);
+    let server = Server::start(&policies("k8s-basics"), &args);
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let old_der = pem_der(&std::fs::read_to_string(&pki.serving_cert).unwrap());
+    let (new_cert, new_key) = pki.new_serving_pair();
+    let new_der = pem_der(&new_cert);
+    runtime().block_on(async {
+        let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+        let mut kept = connect(server.addr, &config, Proto::H2).await.unwrap();
+        assert_eq!(kept.server_cert, old_der);
+        let mut rotated_at = None;
+        for i in 0..400 {
+            if i == 20 {
+                // The key first, then the certificate, as a careless
+                // rotation might: the mismatched moment must not break serving.
+                std::fs::write(&pki.serving_key, &new_key).unwrap();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                std::fs::write(&pki.serving_cert, &new_cert).unwrap();
+            }
+            // A new connection (new handshake) each time, plus the kept one.
+            let mut c = connect(server.addr, &config, Proto::H1).await.expect("handshake failed during rotation");
+            assert_eq!(c.authorize(&sar).await["status"]["allowed"], true);
+            assert_eq!(kept.authorize(&sar).await["status"]["allowed"], true);
+            if c.server_cert == new_der {
+                rotated_at.get_or_insert(i);
+                if i > rotated_at.unwrap() + 5 {
+                    break;
+                }
+            } else {
+                assert_eq!(c.server_cert, old_der);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(rotated_at.is_some(), "new handshakes never presented the new certificate");
+    });
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
+    let pki = Pki::new();
+    let mut server = Server::start(&policies("k8s-basics"), &pki.serve_args());
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let addr = server.addr;
+    let rt = runtime();
+    // An HTTP/1.1 request whose body is still arriving when SIGTERM lands.
+    let in_flight = rt.spawn({
+        let config = config.clone();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut tls = connector
+                .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+                .unwrap();
+            let body = serde_json::to_vec(&common::server::sar("alice", &["developers"], "get", "pods", "team-a")).unwrap();
+            let head = format!(
+                "POST /authorize HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            tls.write_all(head.as_bytes()).await.unwrap();
+            tls.write_all(&body[..10]).await.unwrap();
+            tls.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            tls.write_all(&body[10..]).await.unwrap();
+            tls.flush().await.unwrap();
+            let mut out = Vec::new();
+            let _ = tls.read_to_end(&mut out).await;
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    });
+    // Keep a stream of complete requests going on another connection too.
+    let load = rt.spawn({
+        let config = config.clone();
+        async move {
+            let mut conn = connect(addr, &config, Proto::H2).await.unwrap();
+            let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+            let mut ok = 0;
+            for _ in 0..20 {
+                match conn.request("POST", "/authorize", serde_json::to_vec(&sar).unwrap()).await {
+                    Ok((200, _)) => ok += 1,
+                    Ok((s, _)) => panic!("status {s} during shutdown"),
+                    Err(_) => break, // the connection was closed after draining
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ok
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(100));
+    let response = rt.block_on(in_flight).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "in-flight request did not finish: {response:?}");
+    assert!(response.contains("\"allowed\":true"));
+    assert!(rt.block_on(load).unwrap() > 0);
+    let status = server.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    server.wait_for_log(Duration::from_secs(1), |l| l.contains("shut down cleanly"));
+}
+
+#[test]
+fn readyz_and_healthz_on_the_admin_listener() {
+    let pki = Pki::new();
+    let server = Server::start(&policies("k8s-basics"), &pki.serve_args());
+    assert_eq!(server.admin_get("/healthz").0, 200);
+    assert_eq!(server.admin_get("/readyz").0, 200);
+    let (status, text) = server.admin_get("/metrics");
+    assert_eq!(status, 200);
+    assert!(text.contains("cedar_authorizer_build_info{version="));
+}
+
+fn start_failure(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(common::server::binary())
+        .arg("serve")
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn start_up_failures_exit_1_naming_the_flag_or_file() {
+    let pki = Pki::new();
+    let good = policies("k8s-basics");
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("broken.cedar"), "permit(principal, action, resource) when { resource.nope };").unwrap();
+    let garbage = pki.dir.path().join("garbage.pem");
+    std::fs::File::create(&garbage).unwrap().write_all(b"not a certificate").unwrap();
+    let free = "--secure-port=0";
+    let admin = "--metrics-bind-address=127.0.0.1:0";
+
+    let (code, err) = start_failure(&["--policies", bad.path().to_str().unwrap(), free, admin]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--policies") && err.contains("broken.cedar:1:"), "{err}");
+
+    let (code, err) = start_failure(&["--policies", "/no/such/dir", free, admin]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--policies /no/such/dir"), "{err}");
+
+    let (code, err) = start_failure(&[
+        "--policies", good.to_str().unwrap(), free, admin,
+        "--tls-cert-file", garbage.to_str().unwrap(),
+        "--tls-private-key-file", pki.serving_key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--tls-cert-file") && err.contains("garbage.pem"), "{err}");
+
+    let (code, err) = start_failure(&[
+        "--policies", good.to_str().unwrap(), free, admin,
+        "--tls-cert-file", pki.serving_cert.to_str().unwrap(),
+        "--tls-private-key-file", pki.client_key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("does not match"), "{err}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, err) = start_failure(&[
+        "--policies", good.to_str().unwrap(), "--secure-port", &port, admin,
+        "--cert-dir", pki.dir.path().join("certs").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--secure-port") && err.contains(&port), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one clear line: {err}");
+}
+
+#[test]
+fn self_signed_default_is_made_once_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_dir = dir.path().join("certs");
+    let args = vec!["--cert-dir".to_string(), cert_dir.display().to_string()];
+    let first = Server::start(&policies("k8s-basics"), &args);
+    let ca = cert_dir.join("ca.pem");
+    assert!(ca.exists());
+    let der = std::fs::read(cert_dir.join("serving.pem")).unwrap();
+    first.wait_for_log(Duration::from_secs(2), |l| l.contains("self-signed") && l.contains("ca.pem"));
+    let config = client_config(&ca, None, &[]);
+    runtime().block_on(async {
+        let mut c = connect(first.addr, &config, Proto::H2).await.unwrap();
+        let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+        assert_eq!(c.authorize(&sar).await["status"]["allowed"], true);
+    });
+    drop(first);
+    let _second = Server::start(&policies("k8s-basics"), &args);
+    assert_eq!(std::fs::read(cert_dir.join("serving.pem")).unwrap(), der, "the certificate was not reused");
+}
