@@ -50,6 +50,18 @@ pub struct Authority {
     pub pem: Pem,
 }
 
+/// Validity of the CA and of the certificates it signs. Leaves are renewed
+/// by running `certs --force` again (or by cert-manager); the CA lives longer.
+const CA_DAYS: i64 = 3650;
+const LEAF_DAYS: i64 = 365;
+
+fn validity(params: &mut CertificateParams, days: i64) {
+    let now = time::OffsetDateTime::now_utc();
+    // An hour of slack for clocks that are slightly behind.
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(days);
+}
+
 fn dn(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
@@ -63,6 +75,7 @@ impl Authority {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = dn(common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        validity(&mut params, CA_DAYS);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
@@ -93,6 +106,7 @@ impl Authority {
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![usage];
+        validity(&mut params, LEAF_DAYS);
         params.use_authority_key_identifier_extension = true;
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
