@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 /// File names written by [`generate`].
@@ -129,7 +129,12 @@ impl Authority {
 }
 
 /// Writes a file; private keys get mode 0600 from the moment they exist.
-pub fn write_file(path: &Path, contents: &str, private: bool, force: bool) -> Result<(), CertError> {
+pub fn write_file(
+    path: &Path,
+    contents: &str,
+    private: bool,
+    force: bool,
+) -> Result<(), CertError> {
     let io = |source| CertError::Io {
         path: path.to_owned(),
         source,
@@ -165,13 +170,25 @@ pub fn write_file(path: &Path, contents: &str, private: bool, force: bool) -> Re
 
 /// Writes a CA, a serving pair for `hosts` and a client pair for
 /// `client_cn` into `dir`. Refuses to overwrite unless `force`.
-pub fn generate(dir: &Path, hosts: &[String], client_cn: &str, force: bool) -> Result<(), CertError> {
+pub fn generate(
+    dir: &Path,
+    hosts: &[String],
+    client_cn: &str,
+    force: bool,
+) -> Result<(), CertError> {
     std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
         path: dir.to_owned(),
         source,
     })?;
     if !force {
-        for name in [CA_CERT, CA_KEY, SERVING_CERT, SERVING_KEY, CLIENT_CERT, CLIENT_KEY] {
+        for name in [
+            CA_CERT,
+            CA_KEY,
+            SERVING_CERT,
+            SERVING_KEY,
+            CLIENT_CERT,
+            CLIENT_KEY,
+        ] {
             let p = dir.join(name);
             if p.exists() {
                 return Err(CertError::Exists(p));

@@ -29,6 +29,51 @@ pub enum Command {
     Certs(CertsArgs),
     /// Print the webhook kubeconfig the apiserver reads.
     Kubeconfig(KubeconfigArgs),
+    /// Run policy test files (YAML cases: a request and the decision expected).
+    Test(TestArgs),
+    /// Format .cedar files with Cedar's formatter.
+    Fmt(FmtArgs),
+    /// Convert Kubernetes RBAC roles and bindings to Cedar policies.
+    ConvertRbac(ConvertRbacArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub exempt: ExemptArgs,
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Test files, or directories searched recursively for *.yaml and *.yml.
+    #[arg(required = true, value_name = "FILES_OR_DIRS")]
+    pub tests: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Change nothing; list the files that would change and exit 1 if any.
+    #[arg(long)]
+    pub check: bool,
+    /// .cedar files, or directories searched recursively.
+    #[arg(default_value = "./policies")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertRbacArgs {
+    /// Write one .cedar file per binding into this directory instead of
+    /// printing everything on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Cedar schema whose actions the policies may name; the built-in one
+    /// when not given.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// RBAC YAML files (multi-document or List); `-` for stdin.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -121,7 +166,9 @@ pub struct CheckArgs {
 /// Parses `500ms`, `5s`, `2m`, `1h` or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let n: f64 = number
         .parse()
@@ -163,7 +210,11 @@ pub struct ServeArgs {
     pub client_ca_file: Option<PathBuf>,
     /// With --client-ca-file: serve only clients whose certificate subject
     /// CN is one of these (repeatable).
-    #[arg(long = "allowed-client-cn", value_name = "CN", requires = "client_ca_file")]
+    #[arg(
+        long = "allowed-client-cn",
+        value_name = "CN",
+        requires = "client_ca_file"
+    )]
     pub allowed_client_cns: Vec<String>,
     /// Plain-HTTP admin listener: /metrics, /healthz, /readyz.
     #[arg(long, default_value = "127.0.0.1:10289")]

@@ -41,10 +41,18 @@ pub fn run(cli: Cli) -> i32 {
                 }
             }
         }
+        Command::Test(args) => crate::toolkit::test(&args),
+        Command::Fmt(args) => crate::toolkit::fmt(&args),
+        Command::ConvertRbac(args) => crate::toolkit::convert_rbac(&args),
         Command::Kubeconfig(args) => {
             print!(
                 "{}",
-                crate::certs::kubeconfig(&args.server, &args.ca, &args.client_cert, &args.client_key)
+                crate::certs::kubeconfig(
+                    &args.server,
+                    &args.ca,
+                    &args.client_cert,
+                    &args.client_key
+                )
             );
             0
         }

@@ -62,7 +62,11 @@ pub struct Decision {
 impl Decision {
     fn new(verdict: Verdict, policies: Vec<String>, errors: Vec<(String, String)>) -> Self {
         let list = policies.join(", ");
-        let plural = if policies.len() == 1 { "policy" } else { "policies" };
+        let plural = if policies.len() == 1 {
+            "policy"
+        } else {
+            "policies"
+        };
         let reason = match verdict {
             Verdict::Allowed => format!("cedar: allowed by {plural} {list}"),
             Verdict::Denied => format!("cedar: denied by {plural} {list}"),
@@ -116,7 +120,9 @@ impl Decision {
         if !failed_forbids.is_empty() {
             failed_forbids.dedup();
             let mut d = Decision::new(Verdict::Denied, failed_forbids, errors);
-            d.status.reason.push_str(" (the forbid could not be evaluated)");
+            d.status
+                .reason
+                .push_str(" (the forbid could not be evaluated)");
             return d;
         }
         if !raw.permits.is_empty() {
@@ -209,10 +215,7 @@ pub fn build(
     snapshot: &Snapshot,
     req: &AccessRequest,
 ) -> Result<RequestEntities, entities::EntityError> {
-    let action = snapshot
-        .schema
-        .grouped_actions
-        .get(req.attributes.verb());
+    let action = snapshot.schema.grouped_actions.get(req.attributes.verb());
     entities::build(req, action)
 }
 

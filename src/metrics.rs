@@ -53,22 +53,30 @@ impl Metrics {
         let registry = Registry::new();
         let counter_vec = |n: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name(n), help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let counter = |n: &str, help: &str| {
             let c = IntCounter::new(name(n), help).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let gauge = |n: &str, help: &str| {
             let g = IntGauge::new(name(n), help).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
             g
         };
         let gauge_vec = |n: &str, help: &str, labels: &[&str]| {
             let g = IntGaugeVec::new(Opts::new(name(n), help), labels).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
             g
         };
         let request_duration = HistogramVec::new(
@@ -113,7 +121,10 @@ impl Metrics {
                 "Decision cache lookups, by result.",
                 &["result"],
             ),
-            cache_entries: gauge("cache_entries", "Decisions in the cache of the live policy set."),
+            cache_entries: gauge(
+                "cache_entries",
+                "Decisions in the cache of the live policy set.",
+            ),
             policies: gauge_vec(
                 "policies",
                 "Policies in the live policy set, by effect.",

@@ -43,13 +43,24 @@ pub enum ReloadResult {
 
 /// Loads the directory if it changed and installs the result. Blocking:
 /// call it from the blocking pool.
-pub fn reload_now(engine: &Engine, metrics: &Metrics, config: &ReloadConfig, force: bool) -> ReloadResult {
+pub fn reload_now(
+    engine: &Engine,
+    metrics: &Metrics,
+    config: &ReloadConfig,
+    force: bool,
+) -> ReloadResult {
     let current = engine.snapshot();
     let result = policy::read_dir(&config.dir).and_then(|files| {
         if !force && policy::digest(&files) == current.digest {
             return Ok(None);
         }
-        Snapshot::build(&files, &config.schema, current.generation + 1, config.cache_size).map(Some)
+        Snapshot::build(
+            &files,
+            &config.schema,
+            current.generation + 1,
+            config.cache_size,
+        )
+        .map(Some)
     });
     match result {
         Ok(None) => ReloadResult::Unchanged,
@@ -114,8 +125,7 @@ pub async fn run(
     watch_dir(&mut watcher);
 
     #[cfg(unix)]
-    let mut hangup =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut poll = tokio::time::interval(config.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;

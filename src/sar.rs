@@ -149,7 +149,9 @@ impl AccessRequest {
                     + r.namespace.len()
                     + r.name.len()
                     + r.label_selector.as_ref().map_or(0, |l| {
-                        l.iter().map(|q| q.key.len() + strings(&q.values) + 48).sum()
+                        l.iter()
+                            .map(|q| q.key.len() + strings(&q.values) + 48)
+                            .sum()
                     })
                     + r.field_selector.as_ref().map_or(0, |f| {
                         f.iter().map(|q| q.field.len() + q.value.len() + 64).sum()
@@ -407,7 +409,10 @@ mod tests {
             "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
             "spec": {"user": "a"}
         }));
-        assert!(matches!(neither, Err(SarError::Attributes("neither is set"))));
+        assert!(matches!(
+            neither,
+            Err(SarError::Attributes("neither is set"))
+        ));
     }
 
     #[test]
@@ -448,7 +453,10 @@ mod tests {
             panic!("resource attributes expected")
         };
         let labels = ra.label_selector.unwrap();
-        let ops: Vec<_> = labels.iter().map(|l| (l.key.as_str(), l.operator)).collect();
+        let ops: Vec<_> = labels
+            .iter()
+            .map(|l| (l.key.as_str(), l.operator))
+            .collect();
         assert_eq!(
             ops,
             vec![("app", "in"), ("d", "!"), ("e", "exists"), ("t", "notin")]

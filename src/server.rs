@@ -69,10 +69,7 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request<Body>) -
     match tokio::time::timeout(state.request_timeout, authorize_inner(state, request)).await {
         Ok(response) => response,
         Err(_) => {
-            metrics
-                .request_errors
-                .with_label_values(&["timeout"])
-                .inc();
+            metrics.request_errors.with_label_values(&["timeout"]).inc();
             json_error(
                 StatusCode::REQUEST_TIMEOUT,
                 "request not completed within --request-timeout",
@@ -106,7 +103,10 @@ async fn authorize_inner(state: Arc<AppState>, request: Request<Body>) -> Respon
                     .request_errors
                     .with_label_values(&["malformed"])
                     .inc();
-                json_error(StatusCode::BAD_REQUEST, format!("reading request body: {e}"))
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading request body: {e}"),
+                )
             };
         }
     };
@@ -245,12 +245,7 @@ fn admin_router(state: Arc<AdminState>) -> Router {
         .route(
             "/metrics",
             get(|State(s): State<Arc<AdminState>>| async move {
-                let entries = s
-                    .engine
-                    .snapshot()
-                    .cache
-                    .as_ref()
-                    .map_or(0, |c| c.len());
+                let entries = s.engine.snapshot().cache.as_ref().map_or(0, |c| c.len());
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
                     s.metrics.render(entries),
@@ -328,9 +323,14 @@ impl Running {
 
 /// Loads everything, binds both listeners and starts serving.
 pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
-    let schema = Arc::new(SchemaBundle::load(config.schema.as_deref()).map_err(StartError::Schema)?);
+    let schema =
+        Arc::new(SchemaBundle::load(config.schema.as_deref()).map_err(StartError::Schema)?);
     let snapshot = {
-        let (dir, schema, cache) = (config.policies.clone(), Arc::clone(&schema), config.cache_size);
+        let (dir, schema, cache) = (
+            config.policies.clone(),
+            Arc::clone(&schema),
+            config.cache_size,
+        );
         tokio::task::spawn_blocking(move || policy::load(&dir, &schema, 1, cache))
             .await
             .expect("policy load does not panic")
@@ -573,7 +573,10 @@ pub fn main(args: ServeArgs) -> i32 {
             return 1;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -589,7 +592,10 @@ pub fn main(args: ServeArgs) -> i32 {
                     dir,
                 } = &e
                 {
-                    eprintln!("error: --policies {}: the policy set does not load", dir.display());
+                    eprintln!(
+                        "error: --policies {}: the policy set does not load",
+                        dir.display()
+                    );
                     for d in diags {
                         eprintln!("{}", d.render());
                     }

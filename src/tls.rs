@@ -104,7 +104,8 @@ pub fn default_cert(dir: &Path) -> Result<CertPaths, TlsError> {
     std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
     let staging = parent.join(format!(
         ".{}.tmp-{}",
-        dir.file_name().map_or("certs".into(), |n| n.to_string_lossy()),
+        dir.file_name()
+            .map_or("certs".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&staging);

@@ -28,9 +28,11 @@ fn corpus_through_the_library() {
                     let body = serde_json::to_vec(&case.sar).unwrap();
                     let review = sar::parse_review(&body).unwrap();
                     let outcome = engine.decide(&review.request);
-                    let response: serde_json::Value =
-                        serde_json::from_slice(&sar::response_json(review.api_version, &outcome.decision.status))
-                            .unwrap();
+                    let response: serde_json::Value = serde_json::from_slice(&sar::response_json(
+                        review.api_version,
+                        &outcome.decision.status,
+                    ))
+                    .unwrap();
                     assert_eq!(response["apiVersion"], case.sar["apiVersion"]);
                     if let Some(m) = common::mismatch(&scenario.name, case, &response["status"]) {
                         failures.push(m);
@@ -40,7 +42,12 @@ fn corpus_through_the_library() {
         }
     }
     assert!(total >= 300, "only {total} cases ran");
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -64,7 +71,13 @@ fn corpus_through_the_check_command() {
                 .write_all(&serde_json::to_vec(&case.sar).unwrap())
                 .unwrap();
             let out = child.wait_with_output().unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}: {}", case.name, String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {}",
+                case.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
             let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(response["kind"], "SubjectAccessReview");
             if let Some(m) = common::mismatch(&scenario.name, case, &response["status"]) {
@@ -72,5 +85,10 @@ fn corpus_through_the_check_command() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -42,7 +42,10 @@ fn res(user: &str, attrs: serde_json::Value) -> serde_json::Value {
 }
 
 fn get_pods(user: &str) -> serde_json::Value {
-    res(user, json!({"verb": "get", "version": "v1", "resource": "pods", "namespace": "ns"}))
+    res(
+        user,
+        json!({"verb": "get", "version": "v1", "resource": "pods", "namespace": "ns"}),
+    )
 }
 
 #[test]
@@ -55,9 +58,19 @@ fn service_account_usernames_become_service_accounts() {
 
 #[test]
 fn malformed_service_account_and_node_names_fall_back_to_user() {
-    let p = r#"permit(principal is k8s::User, action, resource) when { principal.name like "*:*" };"#;
-    let no_exemptions = Exemptions { control_plane: false, users: vec![] };
-    for user in ["system:serviceaccount:a:b:c", "system:serviceaccount::x", "system:serviceaccount:bad", "system:node:", "system:node:a:b"] {
+    let p =
+        r#"permit(principal is k8s::User, action, resource) when { principal.name like "*:*" };"#;
+    let no_exemptions = Exemptions {
+        control_plane: false,
+        users: vec![],
+    };
+    for user in [
+        "system:serviceaccount:a:b:c",
+        "system:serviceaccount::x",
+        "system:serviceaccount:bad",
+        "system:node:",
+        "system:node:a:b",
+    ] {
         let d = decide_with(p, get_pods(user), no_exemptions.clone());
         assert_eq!(d.verdict, Verdict::Allowed, "{user}");
     }
@@ -119,28 +132,54 @@ fn groups_are_parents() {
 
 #[test]
 fn v1beta1_spells_groups_group() {
-    let snapshot = load(&[("p.cedar", r#"permit(principal in k8s::Group::"g", action, resource);"#)]).unwrap();
+    let snapshot = load(&[(
+        "p.cedar",
+        r#"permit(principal in k8s::Group::"g", action, resource);"#,
+    )])
+    .unwrap();
     let engine = Engine::new(snapshot, Exemptions::default());
     let body = json!({"apiVersion": "authorization.k8s.io/v1beta1", "kind": "SubjectAccessReview",
         "spec": {"user": "a", "group": ["g"], "nonResourceAttributes": {"verb": "get", "path": "/x"}}});
     let review = sar::parse_review(&serde_json::to_vec(&body).unwrap()).unwrap();
-    assert_eq!(engine.decide(&review.request).decision.verdict, Verdict::Allowed);
+    assert_eq!(
+        engine.decide(&review.request).decision.verdict,
+        Verdict::Allowed
+    );
 }
 
 #[test]
 fn the_action_is_the_verb() {
     let p = r#"permit(principal, action == k8s::Action::"deletecollection", resource);"#;
-    assert!(allowed(p, res("a", json!({"verb": "deletecollection", "resource": "pods"}))));
-    assert!(!allowed(p, res("a", json!({"verb": "delete", "resource": "pods"}))));
+    assert!(allowed(
+        p,
+        res("a", json!({"verb": "deletecollection", "resource": "pods"}))
+    ));
+    assert!(!allowed(
+        p,
+        res("a", json!({"verb": "delete", "resource": "pods"}))
+    ));
 }
 
 #[test]
 fn custom_verbs_and_star_are_evaluated_not_refused() {
     let p = r#"permit(principal, action, resource is k8s::Resource) when { resource.resource == "widgets" };"#;
-    assert!(allowed(p, res("a", json!({"verb": "frobnicate", "resource": "widgets"}))));
-    assert!(allowed(p, res("a", json!({"verb": "*", "group": "*", "resource": "widgets"}))));
-    let listed = r#"permit(principal, action in [k8s::Action::"get", k8s::Action::"list"], resource);"#;
-    assert!(!allowed(listed, res("a", json!({"verb": "*", "resource": "widgets"}))));
+    assert!(allowed(
+        p,
+        res("a", json!({"verb": "frobnicate", "resource": "widgets"}))
+    ));
+    assert!(allowed(
+        p,
+        res(
+            "a",
+            json!({"verb": "*", "group": "*", "resource": "widgets"})
+        )
+    ));
+    let listed =
+        r#"permit(principal, action in [k8s::Action::"get", k8s::Action::"list"], resource);"#;
+    assert!(!allowed(
+        listed,
+        res("a", json!({"verb": "*", "resource": "widgets"}))
+    ));
 }
 
 #[test]
@@ -151,13 +190,31 @@ fn resources_are_identified_by_their_path_and_carry_attributes() {
                resource has namespace && resource.namespace == "prod" &&
                resource has name && resource.name == "api" &&
                resource has subresource && resource.subresource == "scale" };"#;
-    assert!(allowed(p, res("a", json!({"verb": "update", "group": "apps", "version": "v1", "resource": "deployments",
-        "namespace": "prod", "name": "api", "subresource": "scale"}))));
+    assert!(allowed(
+        p,
+        res(
+            "a",
+            json!({"verb": "update", "group": "apps", "version": "v1", "resource": "deployments",
+        "namespace": "prod", "name": "api", "subresource": "scale"})
+        )
+    ));
     let core = r#"permit(principal, action, resource == k8s::Resource::"/api/namespaces/alpha/configmaps/public")
         when { resource.apiGroup == "" && !(resource has version) && !(resource has subresource) };"#;
-    assert!(allowed(core, res("a", json!({"verb": "get", "resource": "configmaps", "namespace": "alpha", "name": "public"}))));
+    assert!(allowed(
+        core,
+        res(
+            "a",
+            json!({"verb": "get", "resource": "configmaps", "namespace": "alpha", "name": "public"})
+        )
+    ));
     let cluster = r#"permit(principal, action, resource == k8s::Resource::"/api/v1/nodes") when { !(resource has namespace) && !(resource has name) };"#;
-    assert!(allowed(cluster, res("a", json!({"verb": "list", "version": "v1", "resource": "nodes"}))));
+    assert!(allowed(
+        cluster,
+        res(
+            "a",
+            json!({"verb": "list", "version": "v1", "resource": "nodes"})
+        )
+    ));
 }
 
 #[test]
@@ -168,7 +225,11 @@ fn label_and_field_selectors_map_their_operators() {
                resource.labelSelector.contains({"key": "t", "operator": "notin", "values": ["x"]}) &&
                resource.fieldSelector == [{"field": "spec.nodeName", "operator": "=", "value": "n1"},
                                           {"field": "metadata.name", "operator": "!=", "value": "x"}] };"#;
-    assert!(allowed(p, res("a", json!({"verb": "list", "resource": "pods",
+    assert!(allowed(
+        p,
+        res(
+            "a",
+            json!({"verb": "list", "resource": "pods",
         "labelSelector": {"requirements": [
             {"key": "app", "operator": "In", "values": ["b", "a"]},
             {"key": "t", "operator": "NotIn", "values": ["x"]},
@@ -179,17 +240,28 @@ fn label_and_field_selectors_map_their_operators() {
             {"key": "spec.nodeName", "operator": "In", "values": ["n1"]},
             {"key": "metadata.name", "operator": "NotIn", "values": ["x"]},
             {"key": "two", "operator": "In", "values": ["a", "b"]},
-            {"key": "ex", "operator": "Exists"}]}}))));
+            {"key": "ex", "operator": "Exists"}]}})
+        )
+    ));
     let none = r#"permit(principal, action, resource is k8s::Resource) when { !(resource has labelSelector) && !(resource has fieldSelector) };"#;
-    assert!(allowed(none, res("a", json!({"verb": "list", "resource": "pods",
+    assert!(allowed(
+        none,
+        res(
+            "a",
+            json!({"verb": "list", "resource": "pods",
         "labelSelector": {"rawSelector": "app=a"},
-        "fieldSelector": {"requirements": [{"key": "f", "operator": "Exists"}]}}))));
+        "fieldSelector": {"requirements": [{"key": "f", "operator": "Exists"}]}})
+        )
+    ));
 }
 
 #[test]
 fn non_resource_urls_are_identified_by_path() {
     let p = r#"permit(principal, action == k8s::Action::"get", resource == k8s::NonResourceURL::"/healthz") when { resource.path == "/healthz" };"#;
-    assert!(allowed(p, json!({"user": "a", "nonResourceAttributes": {"verb": "get", "path": "/healthz"}})));
+    assert!(allowed(
+        p,
+        json!({"user": "a", "nonResourceAttributes": {"verb": "get", "path": "/healthz"}})
+    ));
 }
 
 fn impersonate(resource: &str, name: &str, extra: serde_json::Value) -> serde_json::Value {
@@ -205,22 +277,48 @@ fn impersonate(resource: &str, name: &str, extra: serde_json::Value) -> serde_js
 #[test]
 fn every_impersonation_target_has_its_entity() {
     let cases = [
-        (r#"resource == k8s::User::"dave") when { resource.name == "dave" }"#, impersonate("users", "dave", json!({}))),
-        (r#"resource == k8s::Node::"system:node:n1") when { resource.name == "n1" }"#, impersonate("users", "system:node:n1", json!({}))),
-        (r#"resource == k8s::ServiceAccount::"system:serviceaccount:ns:sa") when { resource.name == "sa" && resource.namespace == "ns" }"#,
-            impersonate("serviceaccounts", "sa", json!({"namespace": "ns"}))),
-        (r#"resource == k8s::Group::"viewers") when { resource.name == "viewers" }"#, impersonate("groups", "viewers", json!({}))),
-        (r#"resource == k8s::PrincipalUID::"1234")"#, impersonate("uids", "1234", json!({"group": "authentication.k8s.io"}))),
-        (r#"resource == k8s::Extra::"scopes") when { resource.key == "scopes" && resource has value && resource.value == "view" }"#,
-            impersonate("userextras", "view", json!({"subresource": "scopes", "group": "authentication.k8s.io"}))),
-        (r#"resource is k8s::Resource) when { resource.resource == "widgets" }"#, impersonate("widgets", "w", json!({}))),
+        (
+            r#"resource == k8s::User::"dave") when { resource.name == "dave" }"#,
+            impersonate("users", "dave", json!({})),
+        ),
+        (
+            r#"resource == k8s::Node::"system:node:n1") when { resource.name == "n1" }"#,
+            impersonate("users", "system:node:n1", json!({})),
+        ),
+        (
+            r#"resource == k8s::ServiceAccount::"system:serviceaccount:ns:sa") when { resource.name == "sa" && resource.namespace == "ns" }"#,
+            impersonate("serviceaccounts", "sa", json!({"namespace": "ns"})),
+        ),
+        (
+            r#"resource == k8s::Group::"viewers") when { resource.name == "viewers" }"#,
+            impersonate("groups", "viewers", json!({})),
+        ),
+        (
+            r#"resource == k8s::PrincipalUID::"1234")"#,
+            impersonate("uids", "1234", json!({"group": "authentication.k8s.io"})),
+        ),
+        (
+            r#"resource == k8s::Extra::"scopes") when { resource.key == "scopes" && resource has value && resource.value == "view" }"#,
+            impersonate(
+                "userextras",
+                "view",
+                json!({"subresource": "scopes", "group": "authentication.k8s.io"}),
+            ),
+        ),
+        (
+            r#"resource is k8s::Resource) when { resource.resource == "widgets" }"#,
+            impersonate("widgets", "w", json!({})),
+        ),
     ];
     for (scope, spec) in cases {
         let p = format!("permit(principal, action == k8s::Action::\"impersonate\", {scope};");
         assert!(allowed(&p, spec.clone()), "{p}\n{spec}");
     }
     let no_value = r#"permit(principal, action == k8s::Action::"impersonate", resource is k8s::Extra) when { !(resource has value) };"#;
-    assert!(allowed(no_value, impersonate("userextras", "", json!({"subresource": "scopes"}))));
+    assert!(allowed(
+        no_value,
+        impersonate("userextras", "", json!({"subresource": "scopes"}))
+    ));
 }
 
 #[test]
@@ -238,7 +336,8 @@ fn impersonating_ones_own_name_is_one_entity() {
 fn quotes_in_request_strings_are_data() {
     let p = r#"permit(principal == k8s::User::"q\"uote", action, resource) when { principal.name == "q\"uote" };"#;
     assert!(allowed(p, get_pods("q\"uote")));
-    let p2 = r#"permit(principal is k8s::User, action, resource) when { principal.name == "a\\\"b" };"#;
+    let p2 =
+        r#"permit(principal is k8s::User, action, resource) when { principal.name == "a\\\"b" };"#;
     assert!(allowed(p2, get_pods("a\\\"b")));
     // A name crafted to look like Cedar or JSON does not escape its string.
     let any = r#"permit(principal == k8s::User::"x", action, resource);"#;
@@ -248,16 +347,35 @@ fn quotes_in_request_strings_are_data() {
 #[test]
 fn exempt_principals_get_no_opinion_unevaluated() {
     let p = r#"permit(principal, action, resource); forbid(principal, action, resource) when { principal is k8s::User && principal.name == "system:apiserver" };"#;
-    for user in ["system:kube-scheduler", "system:kube-controller-manager", "system:apiserver"] {
+    for user in [
+        "system:kube-scheduler",
+        "system:kube-controller-manager",
+        "system:apiserver",
+    ] {
         let d = decide(p, get_pods(user));
         assert!(d.exempt && d.verdict == Verdict::NoOpinion, "{user}");
         assert_eq!(d.status.reason, "cedar: exempt principal");
     }
-    for user in ["system:anonymous", "system:serviceaccount:a:b", "system:node:n", "alice"] {
-        assert_eq!(decide(p, get_pods(user)).verdict, Verdict::Allowed, "{user}");
+    for user in [
+        "system:anonymous",
+        "system:serviceaccount:a:b",
+        "system:node:n",
+        "alice",
+    ] {
+        assert_eq!(
+            decide(p, get_pods(user)).verdict,
+            Verdict::Allowed,
+            "{user}"
+        );
     }
-    let off = Exemptions { control_plane: false, users: vec!["alice".into()] };
-    assert_eq!(decide_with(p, get_pods("system:kube-scheduler"), off.clone()).verdict, Verdict::Allowed);
+    let off = Exemptions {
+        control_plane: false,
+        users: vec!["alice".into()],
+    };
+    assert_eq!(
+        decide_with(p, get_pods("system:kube-scheduler"), off.clone()).verdict,
+        Verdict::Allowed
+    );
     assert!(decide_with(p, get_pods("alice"), off).exempt);
 }
 
@@ -279,7 +397,11 @@ fn an_erroring_forbid_denies_and_reports_the_error() {
     assert_eq!(d.verdict, Verdict::Denied);
     assert_eq!(d.policies, vec!["broken-forbid"]);
     assert!(d.status.reason.contains("broken-forbid"));
-    assert!(d.status.evaluation_error.contains("broken-forbid"), "{}", d.status.evaluation_error);
+    assert!(
+        d.status.evaluation_error.contains("broken-forbid"),
+        "{}",
+        d.status.evaluation_error
+    );
 }
 
 #[test]
@@ -299,9 +421,15 @@ fn an_erroring_permit_is_reported_but_does_not_decide() {
 #[test]
 fn reasons_name_determining_policies_sorted() {
     let p = r#"@id("b") permit(principal, action, resource); @id("a") permit(principal, action, resource);"#;
-    assert_eq!(decide(p, get_pods("x")).status.reason, "cedar: allowed by policies a, b");
+    assert_eq!(
+        decide(p, get_pods("x")).status.reason,
+        "cedar: allowed by policies a, b"
+    );
     let none = r#"@id("a") permit(principal == k8s::User::"nobody", action, resource);"#;
-    assert_eq!(decide(none, get_pods("x")).status.reason, "cedar: no policy matched");
+    assert_eq!(
+        decide(none, get_pods("x")).status.reason,
+        "cedar: no policy matched"
+    );
 }
 
 #[test]
@@ -313,32 +441,55 @@ fn ids_come_from_annotations_or_path_and_position() {
     .unwrap();
     let mut ids: Vec<&str> = s.policies.iter().map(|p| p.id.as_str()).collect();
     ids.sort();
-    assert_eq!(ids, vec!["a/x.cedar#0", "a/x.cedar#2", "b.cedar#0", "named"]);
+    assert_eq!(
+        ids,
+        vec!["a/x.cedar#0", "a/x.cedar#2", "b.cedar#0", "named"]
+    );
 }
 
 #[test]
 fn duplicate_ids_reject_the_whole_set() {
     let e = load(&[
-        ("a.cedar", "@id(\"same\") permit(principal, action, resource);"),
-        ("b.cedar", "\n\n@id(\"same\") permit(principal, action, resource);"),
+        (
+            "a.cedar",
+            "@id(\"same\") permit(principal, action, resource);",
+        ),
+        (
+            "b.cedar",
+            "\n\n@id(\"same\") permit(principal, action, resource);",
+        ),
     ])
     .err()
     .expect("duplicate ids must not load");
     let text = e.to_string();
-    assert!(text.contains("b.cedar:3:1") && text.contains("duplicate policy id \"same\""), "{text}");
+    assert!(
+        text.contains("b.cedar:3:1") && text.contains("duplicate policy id \"same\""),
+        "{text}"
+    );
 }
 
 #[test]
 fn parse_and_type_errors_name_file_line_and_column() {
-    let e = load(&[("ok.cedar", "permit(principal, action, resource);"), ("sub/bad.cedar", "permit(principal, action, resource)\n  when { resource.nope == 1 };")])
-        .err()
-        .unwrap();
+    let e = load(&[
+        ("ok.cedar", "permit(principal, action, resource);"),
+        (
+            "sub/bad.cedar",
+            "permit(principal, action, resource)\n  when { resource.nope == 1 };",
+        ),
+    ])
+    .err()
+    .unwrap();
     let text = e.to_string();
     assert!(text.contains("sub/bad.cedar:2:"), "{text}");
-    let e = load(&[("syntax.cedar", "permit(principal, action resource);")]).err().unwrap();
+    let e = load(&[("syntax.cedar", "permit(principal, action resource);")])
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("syntax.cedar:1:"), "{e}");
     let e = load(&[("type.cedar", "permit(principal, action, resource is k8s::Resource) when { resource.namespace == \"x\" };")]).err().unwrap();
-    assert!(e.to_string().contains("type.cedar:1:") && e.to_string().contains("namespace"), "{e}");
+    assert!(
+        e.to_string().contains("type.cedar:1:") && e.to_string().contains("namespace"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -350,7 +501,10 @@ fn non_cedar_and_hidden_files_are_ignored_and_empty_sets_refused() {
     ])
     .unwrap();
     assert_eq!(s.policies.len(), 1);
-    assert!(matches!(load(&[("README.md", "x")]), Err(LoadError::Empty(_))));
+    assert!(matches!(
+        load(&[("README.md", "x")]),
+        Err(LoadError::Empty(_))
+    ));
 }
 
 #[test]
@@ -365,8 +519,15 @@ fn the_go_proof_of_concept_demo_policies_validate_against_our_schema() {
             files.push((format!("demo-{i}.cedar"), content.to_owned()));
         }
     }
-    assert!(files.len() >= 4, "expected the demo policies, found {}", files.len());
-    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    assert!(
+        files.len() >= 4,
+        "expected the demo policies, found {}",
+        files.len()
+    );
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     let s = load(&refs).unwrap_or_else(|e| panic!("{e}"));
     assert!(s.policies.len() >= files.len());
 }
@@ -374,29 +535,37 @@ fn the_go_proof_of_concept_demo_policies_validate_against_our_schema() {
 #[test]
 fn our_schema_is_a_superset_of_the_go_schema() {
     // Every entity type, attribute and action of the Go schema is in ours.
-    let go = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/anchors/cedar-access-control-for-k8s/k8s-authorization.cedarschema.json"),
-    )
-    .unwrap();
+    let go =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../shared/anchors/cedar-access-control-for-k8s/k8s-authorization.cedarschema.json",
+        ))
+        .unwrap();
     let go: serde_json::Value = serde_json::from_str(&go).unwrap();
     let ours = cedar_authorizer::policy::BUILTIN_SCHEMA;
     let (schema, _) = cedar_policy::Schema::from_cedarschema_str(ours).unwrap();
     let ns = &go["k8s"];
     for (name, def) in ns["entityTypes"].as_object().unwrap() {
-        let attrs = def["shape"]["attributes"].as_object().cloned().unwrap_or_default();
+        let attrs = def["shape"]["attributes"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         for (attr, ty) in attrs {
             // Each attribute with its optionality must appear in our schema text.
             let optional = ty["required"] == json!(false);
             let needle = format!("\"{attr}\"{}:", if optional { "?" } else { "" });
-            let block_start = ours.find(&format!("entity {name}")).unwrap_or_else(|| panic!("entity {name} missing"));
+            let block_start = ours
+                .find(&format!("entity {name}"))
+                .unwrap_or_else(|| panic!("entity {name} missing"));
             let block = &ours[block_start..ours[block_start..].find("};").unwrap() + block_start];
             assert!(block.contains(&needle), "{name}.{attr} ({needle}) missing");
         }
     }
     for (action, def) in ns["actions"].as_object().unwrap() {
         let uid: cedar_policy::EntityUid = format!("k8s::Action::\"{action}\"").parse().unwrap();
-        assert!(schema.actions().any(|a| a == &uid), "action {action} missing");
+        assert!(
+            schema.actions().any(|a| a == &uid),
+            "action {action} missing"
+        );
         for r in def["appliesTo"]["resourceTypes"].as_array().unwrap() {
             let block_start = ours.find(&format!("action \"{action}\"")).unwrap();
             let block = &ours[block_start..ours[block_start..].find("};").unwrap() + block_start];

@@ -73,7 +73,10 @@ fn client_certificates_from_other_cas_or_none_fail_the_handshake() {
             // first request instead of the handshake.
             let outcome = match connect(server.addr, &config, Proto::H1).await {
                 Err(_) => true,
-                Ok(mut c) => c.request("POST", "/authorize", serde_json::to_vec(&sar).unwrap()).await.is_err(),
+                Ok(mut c) => c
+                    .request("POST", "/authorize", serde_json::to_vec(&sar).unwrap())
+                    .await
+                    .is_err(),
             };
             assert!(outcome, "an unauthenticated client was served");
         }
@@ -96,9 +99,15 @@ fn allowed_client_cn_list_rejects_other_subjects() {
         let other = client_config(&pki.ca, Some((&other_cert, &other_key)), &[]);
         let refused = match connect(server.addr, &other, Proto::H1).await {
             Err(_) => true,
-            Ok(mut c) => c.request("POST", "/authorize", serde_json::to_vec(&sar).unwrap()).await.is_err(),
+            Ok(mut c) => c
+                .request("POST", "/authorize", serde_json::to_vec(&sar).unwrap())
+                .await
+                .is_err(),
         };
-        assert!(refused, "a client CN outside --allowed-client-cn was served");
+        assert!(
+            refused,
+            "a client CN outside --allowed-client-cn was served"
+        );
     });
 }
 
@@ -134,21 +143,37 @@ fn bad_input_gets_its_status_and_the_server_keeps_answering() {
         }
     });
     assert!(server.metric("cedar_authorizer_request_errors_total{reason=\"malformed\"}") >= 7.0);
-    assert_eq!(server.metric("cedar_authorizer_request_errors_total{reason=\"too_large\"}"), 1.0);
+    assert_eq!(
+        server.metric("cedar_authorizer_request_errors_total{reason=\"too_large\"}"),
+        1.0
+    );
     assert_eq!(server.admin_get("/healthz").0, 200);
 }
 
 #[test]
 fn kubectl_through_a_webhook_kubeconfig_gets_corpus_answers() {
-    if std::process::Command::new("kubectl").arg("version").arg("--client").output().is_err() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
         panic!("kubectl is required (Debian package kubernetes-client); .ci/run installs it");
     }
     let pki = Pki::new();
-    let scenario = common::scenarios().into_iter().find(|s| s.name == "k8s-basics").unwrap();
+    let scenario = common::scenarios()
+        .into_iter()
+        .find(|s| s.name == "k8s-basics")
+        .unwrap();
     let server = Server::start(&scenario.policies, &pki.serve_args());
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = |cert: &Path, key: &Path, name: &str| {
-        let text = cedar_authorizer::certs::kubeconfig(&format!("https://{}", server.addr), &pki.ca, cert, key);
+        let text = cedar_authorizer::certs::kubeconfig(
+            &format!("https://{}", server.addr),
+            &pki.ca,
+            cert,
+            key,
+        );
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
         p
@@ -169,7 +194,12 @@ fn kubectl_through_a_webhook_kubeconfig_gets_corpus_answers() {
     let mut failures = Vec::new();
     for case in scenario.cases.iter().step_by(4) {
         let out = run(&good, &case.sar);
-        assert!(out.status.success(), "{}: {}", case.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            case.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
         let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         if let Some(m) = common::mismatch(&scenario.name, case, &resp["status"]) {
             failures.push(m);
@@ -177,9 +207,18 @@ fn kubectl_through_a_webhook_kubeconfig_gets_corpus_answers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let out = run(&foreign, &scenario.cases[0].sar);
-    assert!(!out.status.success(), "a client certificate from another CA was accepted");
+    assert!(
+        !out.status.success(),
+        "a client certificate from another CA was accepted"
+    );
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(err.contains("tls") || err.contains("certificate") || err.contains("eof") || err.contains("reset"), "{err}");
+    assert!(
+        err.contains("tls")
+            || err.contains("certificate")
+            || err.contains("eof")
+            || err.contains("reset"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -206,7 +245,9 @@ fn serving_certificate_rotates_without_failed_requests() {
                 std::fs::write(&pki.serving_cert, &new_cert).unwrap();
             }
             // A new connection (new handshake) each time, plus the kept one.
-            let mut c = connect(server.addr, &config, Proto::H1).await.expect("handshake failed during rotation");
+            let mut c = connect(server.addr, &config, Proto::H1)
+                .await
+                .expect("handshake failed during rotation");
             assert_eq!(c.authorize(&sar).await["status"]["allowed"], true);
             assert_eq!(kept.authorize(&sar).await["status"]["allowed"], true);
             if c.server_cert == new_der {
@@ -219,13 +260,18 @@ fn serving_certificate_rotates_without_failed_requests() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(rotated_at.is_some(), "new handshakes never presented the new certificate");
+        assert!(
+            rotated_at.is_some(),
+            "new handshakes never presented the new certificate"
+        );
     });
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {
     use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .unwrap()
+        .to_vec()
 }
 
 #[test]
@@ -243,10 +289,20 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
             let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
             let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             let mut tls = connector
-                .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+                .connect(
+                    rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                    tcp,
+                )
                 .await
                 .unwrap();
-            let body = serde_json::to_vec(&common::server::sar("alice", &["developers"], "get", "pods", "team-a")).unwrap();
+            let body = serde_json::to_vec(&common::server::sar(
+                "alice",
+                &["developers"],
+                "get",
+                "pods",
+                "team-a",
+            ))
+            .unwrap();
             let head = format!(
                 "POST /authorize HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
                 body.len()
@@ -270,7 +326,10 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
             let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
             let mut ok = 0;
             for _ in 0..20 {
-                match conn.request("POST", "/authorize", serde_json::to_vec(&sar).unwrap()).await {
+                match conn
+                    .request("POST", "/authorize", serde_json::to_vec(&sar).unwrap())
+                    .await
+                {
                     Ok((200, _)) => ok += 1,
                     Ok((s, _)) => panic!("status {s} during shutdown"),
                     Err(_) => break, // the connection was closed after draining
@@ -284,7 +343,10 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     server.signal("TERM");
     std::thread::sleep(Duration::from_millis(100));
     let response = rt.block_on(in_flight).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "in-flight request did not finish: {response:?}");
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "in-flight request did not finish: {response:?}"
+    );
     assert!(response.contains("\"allowed\":true"));
     assert!(rt.block_on(load).unwrap() > 0);
     let status = server.wait_exit(Duration::from_secs(15));
@@ -309,7 +371,10 @@ fn start_failure(args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -317,32 +382,55 @@ fn start_up_failures_exit_1_naming_the_flag_or_file() {
     let pki = Pki::new();
     let good = policies("k8s-basics");
     let bad = tempfile::tempdir().unwrap();
-    std::fs::write(bad.path().join("broken.cedar"), "permit(principal, action, resource) when { resource.nope };").unwrap();
+    std::fs::write(
+        bad.path().join("broken.cedar"),
+        "permit(principal, action, resource) when { resource.nope };",
+    )
+    .unwrap();
     let garbage = pki.dir.path().join("garbage.pem");
-    std::fs::File::create(&garbage).unwrap().write_all(b"not a certificate").unwrap();
+    std::fs::File::create(&garbage)
+        .unwrap()
+        .write_all(b"not a certificate")
+        .unwrap();
     let free = "--secure-port=0";
     let admin = "--metrics-bind-address=127.0.0.1:0";
 
     let (code, err) = start_failure(&["--policies", bad.path().to_str().unwrap(), free, admin]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("--policies") && err.contains("broken.cedar:1:"), "{err}");
+    assert!(
+        err.contains("--policies") && err.contains("broken.cedar:1:"),
+        "{err}"
+    );
 
     let (code, err) = start_failure(&["--policies", "/no/such/dir", free, admin]);
     assert_eq!(code, Some(1));
     assert!(err.contains("--policies /no/such/dir"), "{err}");
 
     let (code, err) = start_failure(&[
-        "--policies", good.to_str().unwrap(), free, admin,
-        "--tls-cert-file", garbage.to_str().unwrap(),
-        "--tls-private-key-file", pki.serving_key.to_str().unwrap(),
+        "--policies",
+        good.to_str().unwrap(),
+        free,
+        admin,
+        "--tls-cert-file",
+        garbage.to_str().unwrap(),
+        "--tls-private-key-file",
+        pki.serving_key.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("--tls-cert-file") && err.contains("garbage.pem"), "{err}");
+    assert!(
+        err.contains("--tls-cert-file") && err.contains("garbage.pem"),
+        "{err}"
+    );
 
     let (code, err) = start_failure(&[
-        "--policies", good.to_str().unwrap(), free, admin,
-        "--tls-cert-file", pki.serving_cert.to_str().unwrap(),
-        "--tls-private-key-file", pki.client_key.to_str().unwrap(),
+        "--policies",
+        good.to_str().unwrap(),
+        free,
+        admin,
+        "--tls-cert-file",
+        pki.serving_cert.to_str().unwrap(),
+        "--tls-private-key-file",
+        pki.client_key.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(1));
     assert!(err.contains("does not match"), "{err}");
@@ -350,11 +438,19 @@ fn start_up_failures_exit_1_naming_the_flag_or_file() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let (code, err) = start_failure(&[
-        "--policies", good.to_str().unwrap(), "--secure-port", &port, admin,
-        "--cert-dir", pki.dir.path().join("certs").to_str().unwrap(),
+        "--policies",
+        good.to_str().unwrap(),
+        "--secure-port",
+        &port,
+        admin,
+        "--cert-dir",
+        pki.dir.path().join("certs").to_str().unwrap(),
     ]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("--secure-port") && err.contains(&port), "{err}");
+    assert!(
+        err.contains("--secure-port") && err.contains(&port),
+        "{err}"
+    );
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "one clear line: {err}");
 }
@@ -368,7 +464,9 @@ fn self_signed_default_is_made_once_and_reused() {
     let ca = cert_dir.join("ca.pem");
     assert!(ca.exists());
     let der = std::fs::read(cert_dir.join("serving.pem")).unwrap();
-    first.wait_for_log(Duration::from_secs(2), |l| l.contains("self-signed") && l.contains("ca.pem"));
+    first.wait_for_log(Duration::from_secs(2), |l| {
+        l.contains("self-signed") && l.contains("ca.pem")
+    });
     let config = client_config(&ca, None, &[]);
     runtime().block_on(async {
         let mut c = connect(first.addr, &config, Proto::H2).await.unwrap();
@@ -377,5 +475,9 @@ fn self_signed_default_is_made_once_and_reused() {
     });
     drop(first);
     let _second = Server::start(&policies("k8s-basics"), &args);
-    assert_eq!(std::fs::read(cert_dir.join("serving.pem")).unwrap(), der, "the certificate was not reused");
+    assert_eq!(
+        std::fs::read(cert_dir.join("serving.pem")).unwrap(),
+        der,
+        "the certificate was not reused"
+    );
 }

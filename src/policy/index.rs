@@ -177,10 +177,19 @@ impl PolicyIndex {
 
     fn count_leaves(&self) -> usize {
         let leaf = |l: &Leaf| usize::from(l.any_resource.is_some()) + l.by_resource_type.len();
-        let by_action = |b: &ByAction| leaf(&b.any_action) + b.by_action.values().map(leaf).sum::<usize>();
+        let by_action =
+            |b: &ByAction| leaf(&b.any_action) + b.by_action.values().map(leaf).sum::<usize>();
         by_action(&self.any_principal)
-            + self.by_principal_type.values().map(by_action).sum::<usize>()
-            + self.by_principal_entity.values().map(by_action).sum::<usize>()
+            + self
+                .by_principal_type
+                .values()
+                .map(by_action)
+                .sum::<usize>()
+            + self
+                .by_principal_entity
+                .values()
+                .map(by_action)
+                .sum::<usize>()
     }
 
     /// Number of policies indexed.

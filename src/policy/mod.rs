@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cedar_policy::{Entity, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use cedar_policy::{
+    Entity, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator,
+};
 
 pub use diagnostics::Diagnostic;
 pub use index::PolicyIndex;
@@ -202,7 +204,9 @@ pub struct Compiled {
 pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> {
     let mut errors = Vec::new();
     let mut named: Vec<(Policy, PolicyMeta, usize)> = Vec::new();
-    let mut seen: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
+    // First place each id was seen: (file index, position in file). Turned
+    // into file:line:col only when a duplicate needs reporting.
+    let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     for (file_index, file) in files.iter().enumerate() {
         let parsed = match PolicySet::from_str(&file.text) {
             Ok(set) => set,
@@ -254,30 +258,30 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
                 .annotation("id")
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("{}#{}", file.relative, position));
-            let offset = policy_offset(&file.text, position);
-            if let Some((first_file, line, col)) = seen.get(&id) {
-                let mut d = Diagnostic::at_offset(
-                    file.path.clone(),
-                    &file.text,
-                    offset,
+            if let Some(&(first_file, first_position)) = seen.get(&id) {
+                let first = &files[first_file];
+                let earlier = Diagnostic::at_offset(
+                    first.path.clone(),
+                    &first.text,
+                    policy_offset(&first.text, first_position),
                     String::new(),
                     "error",
                 );
-                d.message = format!(
-                    "duplicate policy id {id:?}: already used at {}:{line}:{col}",
-                    first_file.display()
-                );
-                errors.push(d);
+                errors.push(Diagnostic::at_offset(
+                    file.path.clone(),
+                    &file.text,
+                    policy_offset(&file.text, position),
+                    format!(
+                        "duplicate policy id {id:?}: already used at {}:{}:{}",
+                        earlier.file.display(),
+                        earlier.line,
+                        earlier.column
+                    ),
+                    "error",
+                ));
                 continue;
             }
-            let d = Diagnostic::at_offset(
-                file.path.clone(),
-                &file.text,
-                offset,
-                String::new(),
-                "error",
-            );
-            seen.insert(id.clone(), (file.path.clone(), d.line, d.column));
+            seen.insert(id.clone(), (file_index, position));
             let meta = PolicyMeta {
                 id: id.clone(),
                 effect: policy.effect(),

@@ -75,9 +75,6 @@ impl Snapshot {
 
     /// (permit, forbid) policy counts.
     pub fn effect_counts(&self) -> (usize, usize) {
-        (
-            self.policies.len() - self.forbids.len(),
-            self.forbids.len(),
-        )
+        (self.policies.len() - self.forbids.len(), self.forbids.len())
     }
 }

@@ -44,8 +44,12 @@ pub struct Scenario {
 pub fn scenarios() -> Vec<Scenario> {
     let mut out = Vec::new();
     let dir = corpus_dir();
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (the corpus must be at ../shared/corpus)", dir.display()));
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the corpus must be at ../shared/corpus)",
+            dir.display()
+        )
+    });
     for entry in entries {
         let path = entry.unwrap().path();
         let cases = path.join("cases.json");
@@ -60,7 +64,11 @@ pub fn scenarios() -> Vec<Scenario> {
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    assert!(out.len() >= 2, "expected the corpus scenarios in {}", dir.display());
+    assert!(
+        out.len() >= 2,
+        "expected the corpus scenarios in {}",
+        dir.display()
+    );
     out
 }
 

@@ -39,7 +39,10 @@ impl Pki {
             .serving(&["localhost".into(), "127.0.0.1".into()])
             .unwrap();
         let client = authority.client("system:apiserver").unwrap();
-        let foreign = Authority::new("foreign CA").unwrap().client("system:apiserver").unwrap();
+        let foreign = Authority::new("foreign CA")
+            .unwrap()
+            .client("system:apiserver")
+            .unwrap();
         let write = |name: &str, text: &str| {
             let p = dir.path().join(name);
             std::fs::write(&p, text).unwrap();
@@ -117,7 +120,12 @@ impl Server {
             .arg("serve")
             .arg("--policies")
             .arg(policies)
-            .args(["--secure-port", "0", "--metrics-bind-address", "127.0.0.1:0"])
+            .args([
+                "--secure-port",
+                "0",
+                "--metrics-bind-address",
+                "127.0.0.1:0",
+            ])
             .args(["--log-format", "json"])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -143,7 +151,9 @@ impl Server {
         while addr.is_none() || admin.is_none() {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("server did not start; logs: {:?}", logs.lock().unwrap()));
+                .unwrap_or_else(|_| {
+                    panic!("server did not start; logs: {:?}", logs.lock().unwrap())
+                });
             let msg = field(&line, "message").unwrap_or_default();
             if msg.starts_with("webhook listening") {
                 addr = field(&line, "address").map(|a| a.parse().unwrap());
@@ -166,7 +176,11 @@ impl Server {
             if let Some(l) = self.logs.lock().unwrap().iter().find(|l| pred(l)) {
                 return l.clone();
             }
-            assert!(Instant::now() < deadline, "log line not seen; logs: {:?}", self.logs.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "log line not seen; logs: {:?}",
+                self.logs.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -230,12 +244,19 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
 /// TLS client configuration trusting `ca`, presenting a client pair if given.
-pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>, alpn: &[&[u8]]) -> rustls::ClientConfig {
+pub fn client_config(
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+    alpn: &[&[u8]],
+) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -320,12 +341,10 @@ pub async fn connect(
         }
         Proto::H2 => {
             assert_eq!(negotiated.as_deref(), Some(&b"h2"[..]));
-            let (s, c) = hyper::client::conn::http2::handshake(
-                hyper_util::rt::TokioExecutor::new(),
-                io,
-            )
-            .await
-            .map_err(std::io::Error::other)?;
+            let (s, c) =
+                hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                    .await
+                    .map_err(std::io::Error::other)?;
             tokio::spawn(c);
             Sender::H2(s)
         }
@@ -389,7 +408,13 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A SubjectAccessReview for a resource request.
-pub fn sar(user: &str, groups: &[&str], verb: &str, resource: &str, namespace: &str) -> serde_json::Value {
+pub fn sar(
+    user: &str,
+    groups: &[&str],
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SubjectAccessReview",

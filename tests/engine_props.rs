@@ -1,0 +1,274 @@
+//! The index and the cache change nothing: for random policy sets (shapes of
+//! the corpus and RBAC-shaped sets) and random requests, the indexed engine
+//! gives exactly what `Authorizer::is_authorized` over the whole set gives
+//! (decision, determining policies, errors), and cached answers equal
+//! uncached ones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cedar_authorizer::engine::{self, Engine, Exemptions};
+use cedar_authorizer::policy::index::{cedar_request, RawOutcome};
+use cedar_authorizer::policy::{PolicyIndex, SchemaBundle};
+use cedar_authorizer::sar;
+use cedar_policy::PolicySet;
+use proptest::prelude::*;
+use serde_json::json;
+
+const GROUPS: &[&str] = &["g1", "g2", "g3", "system:authenticated"];
+const USERS: &[&str] = &[
+    "alice",
+    "bob",
+    "system:serviceaccount:ns:sa",
+    "system:node:n1",
+    "system:anonymous",
+    "g1",
+];
+const VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "delete",
+    "impersonate",
+    "frobnicate",
+    "*",
+];
+const RESOURCES: &[&str] = &[
+    "pods",
+    "secrets",
+    "users",
+    "groups",
+    "serviceaccounts",
+    "nodes",
+];
+const NAMES: &[&str] = &["", "alice", "g1", "n1", "sa", "system:node:n1"];
+
+fn principal_scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("principal".to_owned()),
+        prop::sample::select(USERS).prop_map(|u| format!("principal == k8s::User::{u:?}")),
+        prop::sample::select(GROUPS).prop_map(|g| format!("principal in k8s::Group::{g:?}")),
+        Just("principal is k8s::User".to_owned()),
+        Just("principal is k8s::Node".to_owned()),
+        prop::sample::select(GROUPS)
+            .prop_map(|g| format!("principal is k8s::ServiceAccount in k8s::Group::{g:?}")),
+        Just("principal == k8s::ServiceAccount::\"system:serviceaccount:ns:sa\"".to_owned()),
+        Just("principal in k8s::Node::\"system:node:n1\"".to_owned()),
+    ]
+}
+
+fn action_scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("action".to_owned()),
+        prop::sample::select(VERBS).prop_map(|v| format!("action == k8s::Action::{v:?}")),
+        prop::sample::subsequence(VERBS, 1..4).prop_map(|vs| {
+            let list: Vec<String> = vs.iter().map(|v| format!("k8s::Action::{v:?}")).collect();
+            format!("action in [{}]", list.join(", "))
+        }),
+    ]
+}
+
+fn resource_scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("resource".to_owned()),
+        Just("resource is k8s::Resource".to_owned()),
+        Just("resource is k8s::NonResourceURL".to_owned()),
+        Just("resource is k8s::Group".to_owned()),
+        Just("resource is k8s::User".to_owned()),
+        prop::sample::select(GROUPS).prop_map(|g| format!("resource in k8s::Group::{g:?}")),
+        prop::sample::select(GROUPS)
+            .prop_map(|g| format!("resource is k8s::User in k8s::Group::{g:?}")),
+        Just("resource == k8s::Resource::\"/api/v1/namespaces/ns/pods/alice\"".to_owned()),
+        Just("resource == k8s::NonResourceURL::\"/healthz\"".to_owned()),
+    ]
+}
+
+fn condition() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("when { resource is k8s::Resource && resource.resource == \"secrets\" }".to_owned()),
+        Just("when { resource is k8s::Resource && resource has namespace && resource.namespace == \"ns\" }".to_owned()),
+        Just("unless { resource is k8s::Resource && resource.resource == \"pods\" }".to_owned()),
+        Just("when { principal.name == \"alice\" }".to_owned()),
+        // Errors at run time for principals without a uid.
+        Just("when { principal.uid == \"u1\" }".to_owned()),
+        Just("when { 9223372036854775807 + 1 > 0 }".to_owned()),
+        Just("when { principal.hasTag(\"k\") && principal.getTag(\"k\").contains(\"v\") }".to_owned()),
+        Just("when { resource.name == principal.name }".to_owned()),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = String> {
+    (
+        any::<bool>(),
+        principal_scope(),
+        action_scope(),
+        resource_scope(),
+        condition(),
+    )
+        .prop_map(|(permit, p, a, r, c)| {
+            format!(
+                "{}({p}, {a}, {r}) {c};",
+                if permit { "permit" } else { "forbid" }
+            )
+        })
+}
+
+/// An RBAC-shaped policy: a group, a verb list, a resource condition.
+fn rbac_policy() -> impl Strategy<Value = String> {
+    (0..40usize, prop::sample::subsequence(VERBS, 1..4), prop::sample::select(RESOURCES)).prop_map(|(g, vs, r)| {
+        let list: Vec<String> = vs.iter().map(|v| format!("k8s::Action::{v:?}")).collect();
+        format!(
+            "permit(principal in k8s::Group::\"g{}\", action in [{}], resource is k8s::Resource) when {{ resource.resource == {r:?} }};",
+            g % 4 + 1,
+            list.join(", ")
+        )
+    })
+}
+
+fn policy_set(texts: &[String]) -> PolicySet {
+    let mut set = PolicySet::new();
+    for (i, t) in texts.iter().enumerate() {
+        let p = cedar_policy::Policy::parse(Some(cedar_policy::PolicyId::new(format!("p{i}"))), t)
+            .unwrap_or_else(|e| panic!("{t}: {e}"));
+        set.add(p).unwrap();
+    }
+    set
+}
+
+fn request() -> impl Strategy<Value = serde_json::Value> {
+    (
+        prop::sample::select(USERS),
+        prop::sample::subsequence(GROUPS, 0..3),
+        prop::sample::select(VERBS),
+        prop::sample::select(RESOURCES),
+        prop::sample::select(NAMES),
+        prop::option::of(Just("ns")),
+        any::<bool>(),
+        prop::option::of(Just("u1")),
+        any::<bool>(),
+    )
+        .prop_map(|(user, groups, verb, resource, name, ns, non_resource, uid, tag)| {
+            let mut spec = json!({"user": user, "groups": groups});
+            if let Some(uid) = uid {
+                spec["uid"] = json!(uid);
+            }
+            if tag {
+                spec["extra"] = json!({"k": ["v"]});
+            }
+            if non_resource {
+                spec["nonResourceAttributes"] = json!({"verb": verb, "path": "/healthz"});
+            } else {
+                spec["resourceAttributes"] = json!({"verb": verb, "version": "v1", "resource": resource,
+                    "name": name, "namespace": ns.unwrap_or("")});
+            }
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
+        })
+}
+
+fn check_equivalence(texts: &[String], reqs: &[serde_json::Value]) -> Result<(), TestCaseError> {
+    let set = policy_set(texts);
+    let index = PolicyIndex::build(&set, &HashMap::new());
+    prop_assert_eq!(index.len(), texts.len());
+    for r in reqs {
+        let review = sar::parse_review(&serde_json::to_vec(r).unwrap()).unwrap();
+        let built = cedar_authorizer::entities::build(&review.request, None).unwrap();
+        let request = cedar_request(&built).unwrap();
+        // The reference recomputes the transitive closure with Cedar's own
+        // `Entities::from_entities`; ours assumes it is complete by construction.
+        let reference =
+            cedar_policy::Entities::from_entities(built.entities.iter().cloned(), None).unwrap();
+        let linear = RawOutcome::linear(&set, &request, &reference);
+        let indexed = index.evaluate(&request, &built);
+        prop_assert_eq!(&indexed, &linear, "request {}\npolicies {:#?}", r, texts);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn index_equals_linear_evaluation(texts in prop::collection::vec(policy(), 1..25),
+                                      reqs in prop::collection::vec(request(), 1..12)) {
+        check_equivalence(&texts, &reqs)?;
+    }
+
+    #[test]
+    fn index_equals_linear_evaluation_on_rbac_shaped_sets(texts in prop::collection::vec(rbac_policy(), 1..80),
+                                                          extra in prop::collection::vec(policy(), 0..5),
+                                                          reqs in prop::collection::vec(request(), 1..12)) {
+        let mut all = texts;
+        all.extend(extra);
+        check_equivalence(&all, &reqs)?;
+    }
+}
+
+fn corpus_like_policies() -> Vec<String> {
+    // The corpus's own policy directories, as shapes that validate.
+    let mut out = Vec::new();
+    for dir in ["k8s-basics", "go-poc-demo"] {
+        let files = cedar_authorizer::policy::read_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/corpus")
+                .join(dir)
+                .join("policies"),
+        )
+        .unwrap();
+        out.extend(files.into_iter().map(|f| f.text.to_string()));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cached_answers_equal_uncached_answers(reqs in prop::collection::vec(request(), 1..30)) {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, text) in corpus_like_policies().iter().enumerate() {
+            std::fs::write(dir.path().join(format!("{i}.cedar")), text).unwrap();
+        }
+        let schema = Arc::new(SchemaBundle::load(None).unwrap());
+        let cached = Engine::new(cedar_authorizer::policy::load(dir.path(), &schema, 1, 64).unwrap(), Exemptions::default());
+        let uncached = Engine::new(cedar_authorizer::policy::load(dir.path(), &schema, 1, 0).unwrap(), Exemptions::default());
+        for _ in 0..2 {
+            for r in &reqs {
+                let review = sar::parse_review(&serde_json::to_vec(r).unwrap()).unwrap();
+                let a = cached.decide(&review.request);
+                let b = uncached.decide(&review.request);
+                prop_assert!(!b.cache_hit);
+                prop_assert_eq!(&*a.decision, &*b.decision);
+                // The engine's answer is the rules applied to the linear answer.
+                let snapshot = uncached.snapshot();
+                if !b.decision.exempt {
+                    let built = engine::build(&snapshot, &review.request).unwrap();
+                    let linear = RawOutcome::linear(&snapshot.set, &cedar_request(&built).unwrap(), &built.entities);
+                    prop_assert_eq!(&engine::Decision::from_outcome(linear, &snapshot.forbids), &*b.decision);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_index_skips_policies_whose_scope_cannot_match() {
+    // 1,000 group-scoped policies; a request for one group evaluates only
+    // that group's leaf, which the decision reflects exactly.
+    let texts: Vec<String> = (0..1000)
+        .map(|i| format!("permit(principal in k8s::Group::\"g{i}\", action == k8s::Action::\"get\", resource is k8s::Resource);"))
+        .collect();
+    let set = policy_set(&texts);
+    let index = PolicyIndex::build(&set, &HashMap::new());
+    assert_eq!(index.leaves(), 1000);
+    let r = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "u", "groups": ["g7"], "resourceAttributes": {"verb": "get", "resource": "pods"}}});
+    let review = sar::parse_review(&serde_json::to_vec(&r).unwrap()).unwrap();
+    let built = cedar_authorizer::entities::build(&review.request, None).unwrap();
+    let out = index.evaluate(&cedar_request(&built).unwrap(), &built);
+    assert_eq!(
+        out.permits.into_iter().collect::<Vec<_>>(),
+        vec!["p7".to_owned()]
+    );
+}
