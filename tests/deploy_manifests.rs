@@ -818,7 +818,9 @@ fn validator_rejects_bad_chains() {
         "{errors:?}"
     );
 
-    let errors = chain(&format!("- {{type: Node, name: node}}\n- {{type: Webhook, name: cedar}}\n- {{type: RBAC, name: rbac}}\n"));
+    let errors = chain(
+        "- {type: Node, name: node}\n- {type: Webhook, name: cedar}\n- {type: RBAC, name: rbac}\n",
+    );
     assert!(
         errors
             .iter()
