@@ -70,8 +70,10 @@ pub fn reload_now(
             for w in &snapshot.warnings {
                 tracing::warn!(diagnostic = %w, "policy validation warning");
             }
-            metrics.policy_set_installed(&snapshot);
             engine.install(snapshot);
+            // Metrics after the swap: whoever sees the new generation there
+            // is answered by it.
+            metrics.policy_set_installed(&engine.snapshot());
             metrics.policy_reloads.with_label_values(&["success"]).inc();
             tracing::info!(generation, permits, forbids, dir = %config.dir.display(), "policy set loaded");
             ReloadResult::Loaded { generation }
@@ -93,19 +95,21 @@ pub fn reload_now(
     }
 }
 
-/// Watches the policy directory until `shutdown` fires.
-pub async fn run(
+/// Starts watching the policy directory; the returned task runs until
+/// `shutdown` fires. The watch and the SIGHUP handler are in place when this
+/// returns, so no change made after start-up is missed (and a SIGHUP cannot
+/// hit the default action, which would end the process).
+pub fn spawn(
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
     config: ReloadConfig,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let (tx, mut events) = mpsc::channel::<()>(1);
-    let notify_tx = tx.clone();
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let (tx, events) = mpsc::channel::<()>(1);
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if res.is_ok() {
             // A full channel already holds a pending reload.
-            let _ = notify_tx.try_send(());
+            let _ = tx.try_send(());
         }
     });
     let mut watcher = match watcher {
@@ -115,17 +119,40 @@ pub async fn run(
             None
         }
     };
-    let watch_dir = |watcher: &mut Option<notify::RecommendedWatcher>| {
-        if let Some(w) = watcher {
-            if let Err(e) = w.watch(&config.dir, RecursiveMode::Recursive) {
-                tracing::warn!(error = %e, dir = %config.dir.display(), "cannot watch the policy directory; relying on the poll");
-            }
-        }
-    };
-    watch_dir(&mut watcher);
-
+    watch_dir(&mut watcher, &config);
     #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "cannot handle SIGHUP"))
+        .ok();
+    #[cfg(not(unix))]
+    let hangup: Option<()> = None;
+    tokio::spawn(run(
+        engine, metrics, config, shutdown, watcher, events, hangup,
+    ))
+}
+
+fn watch_dir(watcher: &mut Option<notify::RecommendedWatcher>, config: &ReloadConfig) {
+    if let Some(w) = watcher {
+        if let Err(e) = w.watch(&config.dir, RecursiveMode::Recursive) {
+            tracing::warn!(error = %e, dir = %config.dir.display(), "cannot watch the policy directory; relying on the poll");
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangup = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangup = ();
+
+async fn run(
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    config: ReloadConfig,
+    mut shutdown: watch::Receiver<bool>,
+    mut watcher: Option<notify::RecommendedWatcher>,
+    mut events: mpsc::Receiver<()>,
+    #[allow(unused_mut)] mut hangup: Option<Hangup>,
+) {
     let mut poll = tokio::time::interval(config.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;
@@ -156,7 +183,7 @@ pub async fn run(
             // The directory may have been replaced (deleted and recreated,
             // or moved): watch it again. Watching an already watched
             // directory is harmless.
-            watch_dir(&mut watcher);
+            watch_dir(&mut watcher, &config);
         }
     }
 }

@@ -418,7 +418,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
                 .await;
         });
     }
-    tasks.spawn(reload::run(
+    let reloader = reload::spawn(
         Arc::clone(&engine),
         Arc::clone(&metrics),
         ReloadConfig {
@@ -429,7 +429,10 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
             debounce: config.reload_debounce,
         },
         shutdown_rx.clone(),
-    ));
+    );
+    tasks.spawn(async move {
+        let _ = reloader.await;
+    });
     tasks.spawn(tls::watch_cert_files(
         cert_paths,
         resolver,

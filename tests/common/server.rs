@@ -318,6 +318,8 @@ pub async fn connect(
     }];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await?;
+    // As client-go does; without it Nagle's algorithm stalls HTTP/2 frames.
+    tcp.set_nodelay(true)?;
     let tls = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await?;
