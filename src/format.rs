@@ -11,9 +11,6 @@ use cedar_policy_formatter::{policies_str_to_pretty, Config};
 pub const LINE_WIDTH: usize = 80;
 pub const INDENT_WIDTH: isize = 2;
 
-/// Directory entries deeper than this are not followed (symlink loops).
-const MAX_DEPTH: usize = 16;
-
 /// Why a file could not be formatted.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
@@ -62,38 +59,17 @@ pub fn cedar_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FormatError> {
             source,
         })?;
         if meta.is_dir() {
-            let mut found = Vec::new();
-            walk(path, 0, &mut found)?;
-            found.sort();
-            out.extend(found);
+            out.extend(
+                crate::walk::files(path, &["cedar"]).map_err(|e| FormatError::Io {
+                    path: e.path,
+                    source: e.source,
+                })?,
+            );
         } else {
             out.push(path.clone());
         }
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), FormatError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| FormatError::Io { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let meta = std::fs::metadata(&path).map_err(io(&path))?;
-        if meta.is_dir() {
-            if depth < MAX_DEPTH {
-                walk(&path, depth + 1, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "cedar") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// What formatting one file found.

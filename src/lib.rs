@@ -22,3 +22,4 @@ pub mod sar;
 pub mod server;
 pub mod tls;
 pub mod toolkit;
+pub mod walk;

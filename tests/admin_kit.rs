@@ -109,33 +109,9 @@ fn certs_kubeconfig_serve_and_kubectl_end_to_end() {
     )
     .unwrap();
 
-    let kubectl = |kc: &Path, sar: &serde_json::Value| {
-        let f = dir.path().join("sar.json");
-        std::fs::write(&f, serde_json::to_vec(sar).unwrap()).unwrap();
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(kc)
-            .args(["create", "--raw", "/authorize", "-f"])
-            .arg(&f)
-            .output()
-            .expect("kubectl is required (Debian package kubernetes-client); .ci/run installs it")
-    };
-    let mut failures = Vec::new();
-    for case in scenario.cases.iter().step_by(5) {
-        let out = kubectl(&good, &case.sar);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            case.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        if let Some(m) = common::mismatch(&scenario.name, case, &resp["status"]) {
-            failures.push(m);
-        }
-    }
+    let failures = common::server::kubectl_corpus(&good, &scenario, 5);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let out = kubectl(&foreign, &scenario.cases[0].sar);
+    let out = common::server::kubectl_authorize(&foreign, &scenario.cases[0].sar);
     assert!(
         !out.status.success(),
         "a client certificate from another CA was served"

@@ -180,33 +180,9 @@ fn kubectl_through_a_webhook_kubeconfig_gets_corpus_answers() {
     };
     let good = kubeconfig(&pki.client_cert, &pki.client_key, "good.kubeconfig");
     let foreign = kubeconfig(&pki.foreign_cert, &pki.foreign_key, "foreign.kubeconfig");
-    let run = |kc: &Path, sar: &serde_json::Value| {
-        let f = dir.path().join("sar.json");
-        std::fs::write(&f, serde_json::to_vec(sar).unwrap()).unwrap();
-        std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(kc)
-            .args(["create", "--raw", "/authorize", "-f"])
-            .arg(&f)
-            .output()
-            .unwrap()
-    };
-    let mut failures = Vec::new();
-    for case in scenario.cases.iter().step_by(4) {
-        let out = run(&good, &case.sar);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            case.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        if let Some(m) = common::mismatch(&scenario.name, case, &resp["status"]) {
-            failures.push(m);
-        }
-    }
+    let failures = common::server::kubectl_corpus(&good, &scenario, 4);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let out = run(&foreign, &scenario.cases[0].sar);
+    let out = common::server::kubectl_authorize(&foreign, &scenario.cases[0].sar);
     assert!(
         !out.status.success(),
         "a client certificate from another CA was accepted"

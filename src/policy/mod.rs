@@ -26,9 +26,6 @@ pub use snapshot::{PolicyMeta, Snapshot};
 /// The schema compiled into the binary.
 pub const BUILTIN_SCHEMA: &str = include_str!("../../schema/k8s.cedarschema");
 
-/// Directory entries deeper than this are not followed (symlink loops).
-const MAX_DEPTH: usize = 16;
-
 /// Why a policy set or schema did not load.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -136,50 +133,35 @@ pub struct PolicyFile {
 /// ConfigMap mount's `..data` and timestamped directories are not read twice
 /// (the visible names are symlinks into them, and those are followed).
 pub fn read_dir(dir: &Path) -> Result<Vec<PolicyFile>> {
-    let mut files = Vec::new();
-    walk(dir, dir, 0, &mut files)?;
+    let paths = crate::walk::files(dir, &["cedar"]).map_err(|e| LoadError::Io {
+        path: e.path,
+        source: e.source,
+    })?;
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let relative = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        files.push(PolicyFile {
+            relative,
+            path,
+            text: text.into(),
+        });
+    }
+    // Ids derive from relative paths: sort by them, not by OS path order.
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
     if files.is_empty() {
         return Err(LoadError::Empty(dir.to_owned()));
     }
     Ok(files)
-}
-
-fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PolicyFile>) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| LoadError::Io { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        // Follows symlinks, as ConfigMap mounts need.
-        let meta = std::fs::metadata(&path).map_err(io(&path))?;
-        if meta.is_dir() {
-            if depth < MAX_DEPTH {
-                walk(root, &path, depth + 1, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "cedar") {
-            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            out.push(PolicyFile {
-                relative,
-                path,
-                text: text.into(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// A digest of the files' names and contents: equal digests mean there is

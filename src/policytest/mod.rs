@@ -17,9 +17,6 @@ pub use junit::junit;
 
 use crate::engine::{Decision, Engine, Verdict};
 
-/// Directory entries deeper than this are not followed (symlink loops).
-const MAX_DEPTH: usize = 16;
-
 /// Why test files could not be found.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
@@ -45,10 +42,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DiscoverError> {
             source,
         })?;
         if meta.is_dir() {
-            let mut found = Vec::new();
-            walk(path, 0, &mut found)?;
-            found.sort();
-            out.extend(found);
+            out.extend(crate::walk::files(path, &["yaml", "yml"]).map_err(|e| {
+                DiscoverError::Io {
+                    path: e.path,
+                    source: e.source,
+                }
+            })?);
         } else {
             out.push(path.clone());
         }
@@ -58,29 +57,6 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DiscoverError> {
         return Err(DiscoverError::Empty(names.join(", ")));
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), DiscoverError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| DiscoverError::Io { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let meta = std::fs::metadata(&path).map_err(io(&path))?;
-        if meta.is_dir() {
-            if depth < MAX_DEPTH {
-                walk(&path, depth + 1, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Reads a test file; see the `file` module for the format.

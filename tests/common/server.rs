@@ -427,3 +427,34 @@ pub fn sar(
         }
     })
 }
+
+/// POSTs a SAR with `kubectl --kubeconfig KC create --raw /authorize -f`:
+/// client-go's transport, the code the apiserver calls webhooks with.
+pub fn kubectl_authorize(kubeconfig: &Path, sar: &serde_json::Value) -> std::process::Output {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(sar).unwrap()).unwrap();
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["create", "--raw", "/authorize", "-f"])
+        .arg(file.path())
+        .output()
+        .expect("kubectl is required (Debian package kubernetes-client); .ci/run installs it")
+}
+
+/// Every `step`th case of a scenario through kubectl; the mismatches.
+pub fn kubectl_corpus(kubeconfig: &Path, scenario: &super::Scenario, step: usize) -> Vec<String> {
+    let mut failures = Vec::new();
+    for case in scenario.cases.iter().step_by(step) {
+        let out = kubectl_authorize(kubeconfig, &case.sar);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            case.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        failures.extend(super::mismatch(&scenario.name, case, &resp["status"]));
+    }
+    failures
+}
