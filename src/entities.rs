@@ -106,9 +106,9 @@ pub struct RequestEntities {
     pub resource: EntityUid,
     /// Group uids of the principal (its ancestors).
     pub principal_groups: Vec<EntityUid>,
-    /// Ancestors of the resource: the principal's groups when the resource
-    /// is the principal itself, else none.
-    pub resource_groups: Vec<EntityUid>,
+    /// The `resource` attribute when the resource is a `k8s::Resource`
+    /// (`pods`, `deployments`, ...): the index narrows by it.
+    pub resource_kind: Option<String>,
     pub entities: Entities,
 }
 
@@ -208,12 +208,14 @@ pub fn build(
     }
 
     let entities = closed_entities(&entities)?;
+    let resource_kind = match &req.attributes {
+        Attributes::Resource(r) if resource.type_name() == &TYPES.resource => {
+            Some(r.resource.clone())
+        }
+        _ => None,
+    };
     Ok(RequestEntities {
-        resource_groups: if resource_is_principal {
-            principal_groups.clone()
-        } else {
-            Vec::new()
-        },
+        resource_kind,
         principal,
         action: action_uid(req.attributes.verb()),
         resource,

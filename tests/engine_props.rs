@@ -96,6 +96,14 @@ fn condition() -> impl Strategy<Value = String> {
         Just("when { 9223372036854775807 + 1 > 0 }".to_owned()),
         Just("when { principal.hasTag(\"k\") && principal.getTag(\"k\").contains(\"v\") }".to_owned()),
         Just("when { resource.name == principal.name }".to_owned()),
+        // Shapes the index narrows by resource kind (under a Resource scope),
+        // including ones that error after the kind test, or on other types.
+        Just("when { resource.resource == \"pods\" }".to_owned()),
+        Just("when { resource.apiGroup == \"\" && [\"pods\", \"secrets\"].contains(resource.resource) }".to_owned()),
+        Just("when { \"secrets\" == resource.resource && principal.uid == \"u1\" }".to_owned()),
+        Just("when { resource.resource == \"pods\" && resource.resource == \"secrets\" }".to_owned()),
+        Just("when { resource.resource == \"users\" } unless { resource.resource == \"pods\" }".to_owned()),
+        Just("unless { resource.resource == \"pods\" } when { resource.resource == \"secrets\" }".to_owned()),
     ]
 }
 

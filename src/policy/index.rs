@@ -11,6 +11,9 @@
 //! entity that the principal must equal or be in), then by action (any, or
 //! one verb per bucket; `in` lists and action groups are expanded), then by
 //! resource type (any, or the one type an `is`/`==` constraint requires).
+//! Policies that require a `k8s::Resource` are further split by the values
+//! of `resource.resource` their first `when` condition requires (see
+//! [`required_resource_kinds`]), as RBAC-shaped policies do.
 //! Each leaf is a ready `PolicySet`. A request visits the leaves for its
 //! principal, its type and each of its groups; a policy sits in exactly one
 //! principal bucket and at most one leaf per verb, so no policy is
@@ -19,12 +22,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use cedar_policy::Policy;
+
 use cedar_policy::{
-    ActionConstraint, Authorizer, Context, Decision, Entities, EntityTypeName, EntityUid, Policy,
+    ActionConstraint, Authorizer, Context, Decision, Entities, EntityTypeName, EntityUid,
     PolicySet, PrincipalConstraint, Request, ResourceConstraint,
 };
 
-use crate::entities::RequestEntities;
+use crate::entities::{RequestEntities, TYPES};
 
 /// Cedar's own answer for a request, independent of our decision rules:
 /// what `Authorizer::is_authorized` over the whole set would say.
@@ -77,11 +82,108 @@ fn policy_id_of(e: &cedar_policy::AuthorizationError) -> String {
 }
 
 /// Policies of one (principal key, action key) slot, split by the resource
-/// type their scope requires.
+/// type their scope requires, and for `k8s::Resource` by the resource kind
+/// their condition requires.
 #[derive(Default)]
 struct Leaf {
     any_resource: Option<PolicySet>,
     by_resource_type: HashMap<EntityTypeName, PolicySet>,
+    by_resource_kind: HashMap<String, PolicySet>,
+}
+
+/// Conjuncts of an expression (EST JSON) in evaluation order.
+fn conjuncts<'a>(e: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
+    match e.get("&&") {
+        Some(and) => {
+            conjuncts(&and["left"], out);
+            conjuncts(&and["right"], out);
+        }
+        None => out.push(e),
+    }
+}
+
+/// `resource.<attr>`, for a required string attribute of `k8s::Resource`.
+fn resource_attr(e: &serde_json::Value) -> Option<&str> {
+    let dot = e.get(".")?;
+    if dot["left"] != serde_json::json!({"Var": "resource"}) {
+        return None;
+    }
+    dot["attr"]
+        .as_str()
+        .filter(|a| *a == "resource" || *a == "apiGroup")
+}
+
+fn string_literal(e: &serde_json::Value) -> Option<&str> {
+    e.get("Value")?.as_str()
+}
+
+/// The values of `resource.resource` a policy can possibly match, when that
+/// can be read off its text: its scope requires a `k8s::Resource` (which
+/// always has the string attributes `resource` and `apiGroup`), and its
+/// first condition is a `when` that starts with comparisons of those
+/// attributes to string literals (`==`, either side, or a literal set's
+/// `contains`). Those comparisons cannot error, so when one is false the
+/// policy is not satisfied and reports no error: skipping it for requests
+/// of other kinds changes nothing. `None` when nothing can be read off.
+pub fn required_resource_kinds(policy: &Policy) -> Option<BTreeSet<String>> {
+    let requires_resource = match policy.resource_constraint() {
+        ResourceConstraint::Is(t) | ResourceConstraint::IsIn(t, _) => t == TYPES.resource,
+        ResourceConstraint::Eq(uid) => uid.type_name() == &TYPES.resource,
+        ResourceConstraint::Any | ResourceConstraint::In(_) => false,
+    };
+    if !requires_resource {
+        return None;
+    }
+    let est = policy.to_json().ok()?;
+    let first = est["conditions"].get(0)?;
+    if first["kind"] != "when" {
+        return None;
+    }
+    let mut run = Vec::new();
+    conjuncts(&first["body"], &mut run);
+    let mut allowed: Option<BTreeSet<String>> = None;
+    let mut restrict = |values: BTreeSet<String>| {
+        allowed = Some(match allowed.take() {
+            None => values,
+            Some(a) => a.intersection(&values).cloned().collect(),
+        });
+    };
+    for c in run {
+        if let Some(eq) = c.get("==") {
+            let (attr, lit) = match (
+                resource_attr(&eq["left"]),
+                string_literal(&eq["right"]),
+                string_literal(&eq["left"]),
+                resource_attr(&eq["right"]),
+            ) {
+                (Some(a), Some(l), _, _) | (_, _, Some(l), Some(a)) => (a, l),
+                _ => break,
+            };
+            if attr == "resource" {
+                restrict(BTreeSet::from([lit.to_owned()]));
+            }
+        } else if let Some(contains) = c.get("contains") {
+            let (Some(attr), Some(set)) = (
+                resource_attr(&contains["right"]),
+                contains["left"].get("Set").and_then(|s| s.as_array()),
+            ) else {
+                break;
+            };
+            let Some(values) = set
+                .iter()
+                .map(|v| string_literal(v).map(str::to_owned))
+                .collect::<Option<BTreeSet<String>>>()
+            else {
+                break;
+            };
+            if attr == "resource" {
+                restrict(values);
+            }
+        } else {
+            break;
+        }
+    }
+    allowed
 }
 
 /// Policies of one principal key, split by action.
@@ -136,7 +238,19 @@ impl PolicyIndex {
     /// actions in it (transitively), from the schema.
     pub fn build(set: &PolicySet, action_members: &HashMap<EntityUid, Vec<EntityUid>>) -> Self {
         let mut index = PolicyIndex::default();
-        for policy in set.policies() {
+        let policies: Vec<&Policy> = set.policies().collect();
+        // Reading conditions (through the policy's JSON form) is the costly
+        // part of indexing; it is done on several threads.
+        let kinds: Vec<Option<BTreeSet<String>>> = super::par_chunks(&policies, |chunk| {
+            chunk
+                .iter()
+                .map(|p| required_resource_kinds(p))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        for (policy, kinds) in policies.into_iter().zip(kinds) {
             index.policies += 1;
             let by_action = match policy.principal_constraint() {
                 PrincipalConstraint::Any => &mut index.any_principal,
@@ -155,12 +269,31 @@ impl PolicyIndex {
                 ResourceConstraint::Any | ResourceConstraint::In(_) => None,
             };
             let insert = |leaf: &mut Leaf| {
-                let slot = match &resource_type {
-                    None => leaf.any_resource.get_or_insert_with(PolicySet::new),
-                    Some(t) => leaf.by_resource_type.entry(t.clone()).or_default(),
-                };
-                // Ids are unique in the source set, so this cannot fail.
-                let _ = slot.add(policy.clone());
+                // Ids are unique in the source set, so `add` cannot fail.
+                match (&kinds, &resource_type) {
+                    (Some(kinds), _) => {
+                        for kind in kinds {
+                            let _ = leaf
+                                .by_resource_kind
+                                .entry(kind.clone())
+                                .or_default()
+                                .add(policy.clone());
+                        }
+                    }
+                    (None, None) => {
+                        let _ = leaf
+                            .any_resource
+                            .get_or_insert_with(PolicySet::new)
+                            .add(policy.clone());
+                    }
+                    (None, Some(t)) => {
+                        let _ = leaf
+                            .by_resource_type
+                            .entry(t.clone())
+                            .or_default()
+                            .add(policy.clone());
+                    }
+                }
             };
             match action_keys(policy, action_members) {
                 None => insert(&mut by_action.any_action),
@@ -176,7 +309,11 @@ impl PolicyIndex {
     }
 
     fn count_leaves(&self) -> usize {
-        let leaf = |l: &Leaf| usize::from(l.any_resource.is_some()) + l.by_resource_type.len();
+        let leaf = |l: &Leaf| {
+            usize::from(l.any_resource.is_some())
+                + l.by_resource_type.len()
+                + l.by_resource_kind.len()
+        };
         let by_action =
             |b: &ByAction| leaf(&b.any_action) + b.by_action.values().map(leaf).sum::<usize>();
         by_action(&self.any_principal)
@@ -220,6 +357,13 @@ impl PolicyIndex {
                     f(set);
                 }
                 if let Some(set) = leaf.by_resource_type.get(resource_type) {
+                    f(set);
+                }
+                if let Some(set) = r
+                    .resource_kind
+                    .as_ref()
+                    .and_then(|k| leaf.by_resource_kind.get(k))
+                {
                     f(set);
                 }
             }

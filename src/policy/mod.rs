@@ -296,7 +296,9 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
         return Err(LoadError::Invalid(errors));
     }
 
-    let result = Validator::new(schema.schema.clone()).validate(&set, ValidationMode::Strict);
+    // Strict validation checks each policy on its own; chunks of the set
+    // are validated on several threads.
+    let all: Vec<&Policy> = set.policies().collect();
     let locate = |id: &PolicyId, d: &dyn miette::Diagnostic, severity| {
         let file = &files[file_of.get(&id.to_string()).copied().unwrap_or(0)];
         Diagnostic::at_offset(
@@ -307,21 +309,59 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
             severity,
         )
     };
-    let errors: Vec<Diagnostic> = result
-        .validation_errors()
-        .map(|e| locate(e.policy_id(), e, "error"))
-        .collect();
+    let validator = Validator::new(schema.schema.clone());
+    let chunk_results = par_chunks(&all, |chunk| {
+        let mut part = PolicySet::new();
+        for p in chunk {
+            let _ = part.add((*p).clone());
+        }
+        let result = validator.validate(&part, ValidationMode::Strict);
+        let errors: Vec<Diagnostic> = result
+            .validation_errors()
+            .map(|e| locate(e.policy_id(), e, "error"))
+            .collect();
+        let warnings: Vec<Diagnostic> = result
+            .validation_warnings()
+            .map(|w| locate(w.policy_id(), w, "warning"))
+            .collect();
+        (errors, warnings)
+    });
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    for (e, w) in chunk_results {
+        errors.extend(e);
+        warnings.extend(w);
+    }
     if !errors.is_empty() {
         return Err(LoadError::Invalid(sorted(errors)));
     }
-    let warnings = result
-        .validation_warnings()
-        .map(|w| locate(w.policy_id(), w, "warning"))
-        .collect();
     Ok(Compiled {
         set,
         policies,
         warnings: sorted(warnings),
+    })
+}
+
+/// Applies `f` to chunks of `items` on up to four threads (one when the
+/// input is small or the machine has one core); results in chunk order.
+pub(crate) fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    const MIN_CHUNK: usize = 256;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(items.len().div_ceil(MIN_CHUNK).max(1));
+    if threads <= 1 {
+        return vec![f(items)];
+    }
+    let size = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| scope.spawn(|| f(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     })
 }
 
