@@ -102,6 +102,8 @@ fn condition() -> impl Strategy<Value = String> {
         Just("when { resource.apiGroup == \"\" && [\"pods\", \"secrets\"].contains(resource.resource) }".to_owned()),
         Just("when { \"secrets\" == resource.resource && principal.uid == \"u1\" }".to_owned()),
         Just("when { resource.resource == \"pods\" && resource.resource == \"secrets\" }".to_owned()),
+        Just("when { !(resource has subresource) && resource.resource == \"pods\" && resource.namespace == \"ns\" }".to_owned()),
+        Just("when { resource has name && [\"secrets\", \"users\"].contains(resource.resource) }".to_owned()),
         Just("when { resource.resource == \"users\" } unless { resource.resource == \"pods\" }".to_owned()),
         Just("unless { resource.resource == \"pods\" } when { resource.resource == \"secrets\" }".to_owned()),
     ]

@@ -113,6 +113,12 @@ fn resource_attr(e: &serde_json::Value) -> Option<&str> {
         .filter(|a| *a == "resource" || *a == "apiGroup")
 }
 
+/// `resource has <attr>`.
+fn is_resource_has(e: &serde_json::Value) -> bool {
+    e.get("has")
+        .is_some_and(|h| h["left"] == serde_json::json!({"Var": "resource"}))
+}
+
 fn string_literal(e: &serde_json::Value) -> Option<&str> {
     e.get("Value")?.as_str()
 }
@@ -122,7 +128,8 @@ fn string_literal(e: &serde_json::Value) -> Option<&str> {
 /// always has the string attributes `resource` and `apiGroup`), and its
 /// first condition is a `when` that starts with comparisons of those
 /// attributes to string literals (`==`, either side, or a literal set's
-/// `contains`). Those comparisons cannot error, so when one is false the
+/// `contains`), possibly mixed with `resource has x` tests, as converted
+/// RBAC rules do. None of those can error, so when one is false the
 /// policy is not satisfied and reports no error: skipping it for requests
 /// of other kinds changes nothing. `None` when nothing can be read off.
 pub fn required_resource_kinds(policy: &Policy) -> Option<BTreeSet<String>> {
@@ -149,6 +156,10 @@ pub fn required_resource_kinds(policy: &Policy) -> Option<BTreeSet<String>> {
         });
     };
     for c in run {
+        if is_resource_has(c) || c.get("!").is_some_and(|not| is_resource_has(&not["arg"])) {
+            // `resource has x` cannot error either: keep reading.
+            continue;
+        }
         if let Some(eq) = c.get("==") {
             let (attr, lit) = match (
                 resource_attr(&eq["left"]),
@@ -405,4 +416,42 @@ pub fn cedar_request(r: &RequestEntities) -> Result<Request, String> {
         None,
     )
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Option<Vec<String>> {
+        let p: Policy = text.parse().unwrap();
+        required_resource_kinds(&p).map(|k| k.into_iter().collect())
+    }
+
+    #[test]
+    fn resource_kinds_are_read_off_leading_error_free_tests() {
+        let rbac = r#"permit(principal, action, resource is k8s::Resource) when {
+            resource.apiGroup == "" && !(resource has subresource) &&
+            ["pods", "services"].contains(resource.resource) && resource.namespace == "x" };"#;
+        assert_eq!(kinds(rbac), Some(vec!["pods".into(), "services".into()]));
+        let eq = r#"permit(principal, action, resource is k8s::Resource) when { "pods" == resource.resource && resource.resource == "pods" };"#;
+        assert_eq!(kinds(eq), Some(vec!["pods".into()]));
+        let never = r#"permit(principal, action, resource is k8s::Resource) when { resource.resource == "a" && resource.resource == "b" };"#;
+        assert_eq!(kinds(never), Some(vec![]));
+    }
+
+    #[test]
+    fn nothing_is_read_when_a_test_could_error_or_the_scope_is_open() {
+        for text in [
+            // The scope admits other types, where `resource.resource` errors.
+            r#"permit(principal, action, resource) when { resource.resource == "pods" };"#,
+            // An earlier conjunct can error (optional attribute).
+            r#"permit(principal, action, resource is k8s::Resource) when { resource.namespace == "x" && resource.resource == "pods" };"#,
+            // The first condition is an unless.
+            r#"permit(principal, action, resource is k8s::Resource) unless { resource.resource == "pods" };"#,
+            // Not a comparison with a literal.
+            r#"permit(principal, action, resource is k8s::Resource) when { resource.resource == principal.name };"#,
+        ] {
+            assert_eq!(kinds(text), None, "{text}");
+        }
+    }
 }
