@@ -10,6 +10,7 @@
 pub mod certs;
 pub mod cli;
 pub mod commands;
+pub mod deadline;
 pub mod engine;
 pub mod entities;
 pub mod format;

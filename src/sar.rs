@@ -41,9 +41,12 @@ pub enum SarError {
     /// The body is not JSON, or not a JSON object of the expected shape.
     #[error("malformed request body: {0}")]
     Json(#[from] serde_json::Error),
-    /// The `spec` object does not have the SubjectAccessReviewSpec shape.
-    #[error("malformed spec: {0}")]
-    Spec(serde_json::Error),
+    /// The body is JSON but not an object.
+    #[error("malformed request body: expected a JSON object (a SubjectAccessReview)")]
+    NotAnObject,
+    /// A field of `spec` does not have the SubjectAccessReviewSpec shape.
+    #[error("malformed {path}: {message}")]
+    Spec { path: String, message: String },
     /// `apiVersion` is missing or not one we answer.
     #[error("unsupported apiVersion {0:?}: expected authorization.k8s.io/v1 or authorization.k8s.io/v1beta1")]
     ApiVersion(String),
@@ -207,6 +210,10 @@ fn string_field(raw: Option<&RawValue>) -> Result<String, serde_json::Error> {
 /// Content-Type said; every error names what is wrong.
 pub fn parse_review(body: &[u8]) -> Result<Review, SarError> {
     let envelope: Envelope = serde_json::from_slice(body)?;
+    // A derived struct also accepts a JSON array of its fields in order.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(SarError::NotAnObject);
+    }
     let api_version = string_field(envelope.api_version)?;
     let api_version = match api_version.as_str() {
         "authorization.k8s.io/v1" => ApiVersion::V1,
@@ -221,15 +228,33 @@ pub fn parse_review(body: &[u8]) -> Result<Review, SarError> {
     if spec_raw.get() == "null" {
         return Err(SarError::MissingSpec);
     }
-    let mut spec: authz::SubjectAccessReviewSpec =
-        serde_json::from_str(spec_raw.get()).map_err(SarError::Spec)?;
+    let mut spec: authz::SubjectAccessReviewSpec = parse_spec(spec_raw)?;
     if api_version == ApiVersion::V1Beta1 {
-        let beta: V1Beta1Groups = serde_json::from_str(spec_raw.get()).map_err(SarError::Spec)?;
+        let beta: V1Beta1Groups = parse_spec(spec_raw)?;
         spec.groups = beta.group;
     }
     Ok(Review {
         api_version,
         request: normalise(spec)?,
+    })
+}
+
+/// Parses the spec, naming the field at fault (`spec.resourceAttributes.verb`).
+fn parse_spec<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Result<T, SarError> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = match e.path().to_string().as_str() {
+            "." => "spec".to_owned(),
+            p => format!("spec.{p}"),
+        };
+        // The position serde_json adds is relative to the spec, not the
+        // body; the path says more.
+        let message = e.inner().to_string();
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_owned(),
+            None => message,
+        };
+        SarError::Spec { path, message }
     })
 }
 
@@ -425,7 +450,20 @@ mod tests {
             "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
             "spec": {"user": 5, "nonResourceAttributes": {"verb": "get", "path": "/"}}
         }));
-        assert!(e.unwrap_err().to_string().contains("malformed spec"));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "malformed spec.user: invalid type: integer `5`, expected a string"
+        );
+        let e = parse(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "a", "resourceAttributes": {"verb": ["get"]}}
+        }));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .starts_with("malformed spec.resourceAttributes.verb: invalid type"));
+        let e = parse_review(br#"["authorization.k8s.io/v1", "SubjectAccessReview", {"user": "a", "nonResourceAttributes": {}}]"#);
+        assert!(matches!(e, Err(SarError::NotAnObject | SarError::Json(_))));
         assert!(parse_review(b"[1,2").is_err());
         assert!(parse_review(b"\xff\xfe").is_err());
     }

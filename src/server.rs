@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::cli::ServeArgs;
+use crate::deadline::FirstByteDeadline;
 use crate::engine::{Engine, Outcome, Verdict};
 use crate::entities::resource_path;
 use crate::metrics::Metrics;
@@ -512,6 +513,7 @@ async fn accept_loop(
         let service = TowerToHyperService::new(router.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let header_read_timeout = config.header_read_timeout;
         tokio::spawn(async move {
             let _permit = permit;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -540,7 +542,8 @@ async fn accept_loop(
                     return;
                 }
             }
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            let io = FirstByteDeadline::new(tls, header_read_timeout);
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             let _ = watcher.watch(conn.into_owned()).await;
         });
     }

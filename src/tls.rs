@@ -97,18 +97,22 @@ pub fn default_cert(dir: &Path) -> Result<CertPaths, TlsError> {
         path: dir.to_owned(),
         message,
     };
-    // Writes into a fresh directory beside the target and renames it into
-    // place, so a failure (a full disk) never leaves half a certificate set
-    // that the next start would trust.
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
-    let staging = parent.join(format!(
-        ".{}.tmp-{}",
-        dir.file_name()
-            .map_or("certs".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&staging);
+    // Writes the set into a staging directory inside the target (same file
+    // system, so the moves are renames even when the directory is a mount),
+    // then moves our six files into place: a failure (a full disk) never
+    // leaves half a set that the next start would trust, and nothing else in
+    // the directory is touched.
+    let existed = dir.exists();
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    // Staging directories of processes killed mid-write.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let staging = dir.join(format!(".tmp-{}", std::process::id()));
     let result = certs::generate(
         &staging,
         &["localhost".to_owned(), "127.0.0.1".to_owned()],
@@ -117,14 +121,23 @@ pub fn default_cert(dir: &Path) -> Result<CertPaths, TlsError> {
     )
     .map_err(|e| err(e.to_string()))
     .and_then(|()| {
-        if dir.exists() {
-            // An empty or partial directory from an earlier failure.
-            std::fs::remove_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        // The serving pair last: its presence is what marks the set complete.
+        for name in [
+            certs::CA_CERT,
+            certs::CA_KEY,
+            certs::CLIENT_CERT,
+            certs::CLIENT_KEY,
+            certs::SERVING_KEY,
+            certs::SERVING_CERT,
+        ] {
+            std::fs::rename(staging.join(name), dir.join(name)).map_err(|e| err(e.to_string()))?;
         }
-        std::fs::rename(&staging, dir).map_err(|e| err(e.to_string()))
+        Ok(())
     });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
+    let _ = std::fs::remove_dir_all(&staging);
+    if result.is_err() && !existed {
+        // Only if empty: never more than what this call created.
+        let _ = std::fs::remove_dir(dir);
     }
     result.map(|()| paths)
 }
