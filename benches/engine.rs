@@ -16,6 +16,10 @@ use cedar_authorizer::policy::{self, SchemaBundle};
 use cedar_authorizer::sar;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
+/// The binary's allocator, so the numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Writes `n` RBAC-shaped policies (a group, a verb list, resource
 /// conditions), about ten per group, as a converted RBAC would have.
 fn write_rbac_policies(dir: &Path, n: usize) {
