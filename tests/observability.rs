@@ -126,12 +126,7 @@ fn every_metric_moves_as_it_should() {
         assert_eq!(status, 400);
         // A client certificate from another CA is refused.
         let foreign = client_config(&pki.ca, Some((&pki.foreign_cert, &pki.foreign_key)), &[]);
-        if let Ok(mut f) = connect(server.addr, &foreign, Proto::H1).await {
-            assert!(f
-                .request("POST", "/authorize", b"{}".to_vec())
-                .await
-                .is_err());
-        }
+        assert!(common::server::refused(server.addr, &foreign).await);
     });
 
     let after = scrape(&server);

@@ -400,6 +400,19 @@ impl Conn {
     }
 }
 
+/// True when the server refuses this client: the handshake fails, or (with
+/// TLS 1.3, where the client may finish its side before the server rejects
+/// its certificate) the first request on the connection does.
+pub async fn refused(addr: SocketAddr, config: &rustls::ClientConfig) -> bool {
+    match connect(addr, config, Proto::H1).await {
+        Err(_) => true,
+        Ok(mut c) => c
+            .request("POST", "/authorize", b"{}".to_vec())
+            .await
+            .is_err(),
+    }
+}
+
 /// A runtime for tests that mix blocking process control with async I/O.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
