@@ -695,7 +695,7 @@ fn http2_rapid_reset_does_not_hurt_the_server_or_other_clients() {
                     .unwrap();
                 // Half the streams carry a complete request before the reset,
                 // so the server has work to cancel; half are reset at once.
-                let complete = resets % 2 == 0;
+                let complete = resets.is_multiple_of(2);
                 match client.send_request(req, false) {
                     Ok((_response, mut stream)) => {
                         if complete {
@@ -706,7 +706,7 @@ fn http2_rapid_reset_does_not_hurt_the_server_or_other_clients() {
                     }
                     Err(_) => break,
                 }
-                if resets % 10_000 != 0 && started.elapsed() < Duration::from_secs(10) {
+                if !resets.is_multiple_of(10_000) && started.elapsed() < Duration::from_secs(10) {
                     next = Some(client);
                 }
             }

@@ -830,7 +830,7 @@ fn aimed(world: &World, seed: u64) -> Option<Req> {
             format!("system:serviceaccount:{ns}:{}", subject.name)
         }
     };
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         groups.push(pick_str(&mut rng, GROUPS));
     }
     let mut verb = pick(&mut rng, &rule.verbs)?.clone();
@@ -838,14 +838,22 @@ fn aimed(world: &World, seed: u64) -> Option<Req> {
         verb = pick_str(&mut rng, REQUEST_VERBS);
     }
     let attrs = if !rule.non_resource_urls.is_empty()
-        && (rule.resources.is_empty() || rng.next() % 2 == 0)
+        && (rule.resources.is_empty() || rng.next().is_multiple_of(2))
     {
         let url = pick(&mut rng, &rule.non_resource_urls)?;
         let path = if url == "*" {
             pick_str(&mut rng, PATHS)
         } else {
-            url.replacen('*', if rng.next() % 2 == 0 { "" } else { "x/y" }, 1)
-                .replace('*', "")
+            url.replacen(
+                '*',
+                if rng.next().is_multiple_of(2) {
+                    ""
+                } else {
+                    "x/y"
+                },
+                1,
+            )
+            .replace('*', "")
         };
         Attrs::NonResource { path }
     } else {
