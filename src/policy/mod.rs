@@ -185,9 +185,9 @@ pub struct Compiled {
 /// Parses every file, names each policy, and strict-validates the whole set.
 pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> {
     let mut errors = Vec::new();
-    let mut named: Vec<(Policy, PolicyMeta, usize)> = Vec::new();
-    // First place each id was seen: (file index, position in file). Turned
-    // into file:line:col only when a duplicate needs reporting.
+    let mut named: Vec<(Policy, PolicyMeta)> = Vec::new();
+    // Where each id was first seen: (file index, position in file). Turned
+    // into file:line:col only when a diagnostic needs it.
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     for (file_index, file) in files.iter().enumerate() {
         let parsed = match PolicySet::from_str(&file.text) {
@@ -269,22 +269,23 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
                 effect: policy.effect(),
                 file: file.relative.clone(),
             };
-            named.push((policy.new_id(PolicyId::new(&id)), meta, file_index));
+            named.push((policy.new_id(PolicyId::new(&id)), meta));
         }
     }
     if !errors.is_empty() {
         return Err(LoadError::Invalid(errors));
     }
 
+    let file_of = |id: &str| &files[seen.get(id).map_or(0, |&(f, _)| f)];
     let mut set = PolicySet::new();
-    let mut file_of: HashMap<String, usize> = HashMap::new();
     let mut policies = Vec::with_capacity(named.len());
-    for (policy, meta, file_index) in named {
-        file_of.insert(meta.id.clone(), file_index);
+    for (policy, meta) in named {
+        // Ids are unique (checked above), so Cedar's own check passes.
         if let Err(e) = set.add(policy) {
+            let file = file_of(&meta.id);
             errors.push(Diagnostic::at_offset(
-                files[file_index].path.clone(),
-                &files[file_index].text,
+                file.path.clone(),
+                &file.text,
                 0,
                 e.to_string(),
                 "error",
@@ -300,7 +301,7 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
     // are validated on several threads.
     let all: Vec<&Policy> = set.policies().collect();
     let locate = |id: &PolicyId, d: &dyn miette::Diagnostic, severity| {
-        let file = &files[file_of.get(&id.to_string()).copied().unwrap_or(0)];
+        let file = file_of(id.as_ref());
         Diagnostic::at_offset(
             file.path.clone(),
             &file.text,
