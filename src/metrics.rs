@@ -43,6 +43,19 @@ pub struct Metrics {
     per_policy: bool,
 }
 
+/// Registers a new metric. The names and label sets are fixed in this file,
+/// so a failure is a programming error caught by every test that starts one.
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<C>,
+) -> C {
+    let metric = metric.expect("valid metric definition");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique");
+    metric
+}
+
 fn name(n: &str) -> String {
     format!("cedar_authorizer_{n}")
 }
@@ -52,56 +65,40 @@ impl Metrics {
     pub fn new(per_policy: bool) -> Self {
         let registry = Registry::new();
         let counter_vec = |n: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name(n), help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
+            register(
+                &registry,
+                IntCounterVec::new(Opts::new(name(n), help), labels),
+            )
         };
-        let counter = |n: &str, help: &str| {
-            let c = IntCounter::new(name(n), help).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
-        };
-        let gauge = |n: &str, help: &str| {
-            let g = IntGauge::new(name(n), help).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
-            g
-        };
+        let counter = |n: &str, help: &str| register(&registry, IntCounter::new(name(n), help));
+        let gauge = |n: &str, help: &str| register(&registry, IntGauge::new(name(n), help));
         let gauge_vec = |n: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name(n), help), labels).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
-            g
+            register(
+                &registry,
+                IntGaugeVec::new(Opts::new(name(n), help), labels),
+            )
         };
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                name("request_duration_seconds"),
-                "Time from a complete request body to the response, by decision.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["decision"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(request_duration.clone()))
-            .expect("unique metric");
-        let evaluation_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                name("evaluation_duration_seconds"),
-                "Time spent in the decision engine (cache lookup included).",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(evaluation_duration.clone()))
-            .expect("unique metric");
+        let request_duration = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    name("request_duration_seconds"),
+                    "Time from a complete request body to the response, by decision.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["decision"],
+            ),
+        );
+        let evaluation_duration = register(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    name("evaluation_duration_seconds"),
+                    "Time spent in the decision engine (cache lookup included).",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            ),
+        );
 
         let m = Metrics {
             requests: counter_vec(

@@ -365,32 +365,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     let tls_config = tls::server_config(Arc::clone(&resolver), config.client_ca.as_deref())?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            flag: "--bind-address/--secure-port",
-            addr: config.listen,
-            source,
-        })?;
-    let admin_listener = TcpListener::bind(config.admin_listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            flag: "--metrics-bind-address",
-            addr: config.admin_listen,
-            source,
-        })?;
-    let webhook_addr = listener.local_addr().map_err(|source| StartError::Bind {
-        flag: "--bind-address/--secure-port",
-        addr: config.listen,
-        source,
-    })?;
-    let admin_addr = admin_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            flag: "--metrics-bind-address",
-            addr: config.admin_listen,
-            source,
-        })?;
+    let (listener, webhook_addr) = bind(config.listen, "--bind-address/--secure-port").await?;
+    let (admin_listener, admin_addr) = bind(config.admin_listen, "--metrics-bind-address").await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(true));
@@ -460,6 +436,17 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         shutdown: shutdown_tx,
         tasks: tokio::spawn(async move { while tasks.join_next().await.is_some() {} }),
     })
+}
+
+/// Binds a listener; errors name the flag that chose the address.
+async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let err = |source| StartError::Bind { flag, addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    Ok((listener, local))
 }
 
 /// A TLS handshake that has not finished in this time is abandoned, so
