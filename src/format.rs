@@ -52,24 +52,10 @@ pub fn format_text(text: &str) -> Result<String, FormatError> {
 /// The `.cedar` files named by `paths`: files as given, directories
 /// searched recursively (names starting with `.` skipped), sorted.
 pub fn cedar_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FormatError> {
-    let mut out = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|source| FormatError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if meta.is_dir() {
-            out.extend(
-                crate::walk::files(path, &["cedar"]).map_err(|e| FormatError::Io {
-                    path: e.path,
-                    source: e.source,
-                })?,
-            );
-        } else {
-            out.push(path.clone());
-        }
-    }
-    Ok(out)
+    crate::walk::expand(paths, &["cedar"]).map_err(|e| FormatError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// What formatting one file found.

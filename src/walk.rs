@@ -25,6 +25,24 @@ pub fn files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, WalkError>
     Ok(out)
 }
 
+/// Files named on a command line: files as given, directories searched with
+/// [`files`] for these extensions, in the order given.
+pub fn expand(paths: &[PathBuf], extensions: &[&str]) -> Result<Vec<PathBuf>, WalkError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| WalkError {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            out.extend(files(path, extensions)?);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
 fn walk(
     dir: &Path,
     extensions: &[&str],

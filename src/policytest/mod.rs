@@ -35,23 +35,10 @@ pub enum DiscoverError {
 /// recursively for `*.yaml` and `*.yml` (names starting with `.` skipped),
 /// each directory's files sorted.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DiscoverError> {
-    let mut out = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|source| DiscoverError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if meta.is_dir() {
-            out.extend(crate::walk::files(path, &["yaml", "yml"]).map_err(|e| {
-                DiscoverError::Io {
-                    path: e.path,
-                    source: e.source,
-                }
-            })?);
-        } else {
-            out.push(path.clone());
-        }
-    }
+    let out = crate::walk::expand(paths, &["yaml", "yml"]).map_err(|e| DiscoverError::Io {
+        path: e.path,
+        source: e.source,
+    })?;
     if out.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(DiscoverError::Empty(names.join(", ")));
