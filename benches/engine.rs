@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cedar_authorizer::engine::{self, Engine, Exemptions};
-use cedar_authorizer::policy::index::{cedar_request, RawOutcome};
+use cedar_authorizer::engine::{Engine, Exemptions};
+use cedar_authorizer::eval::{self, cedar_request, RawOutcome};
 use cedar_authorizer::policy::{self, SchemaBundle};
 use cedar_authorizer::sar;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -77,19 +77,19 @@ fn review(i: usize, n: usize) -> sar::AccessRequest {
         .request
 }
 
-fn load(n: usize, cache: usize) -> (tempfile::TempDir, policy::Snapshot) {
+fn load(n: usize) -> (tempfile::TempDir, policy::Snapshot) {
     let dir = tempfile::tempdir().unwrap();
     write_rbac_policies(dir.path(), n);
     let schema = Arc::new(SchemaBundle::load(None).unwrap());
-    let s = policy::load(dir.path(), &schema, 1, cache).unwrap();
+    let s = policy::load(dir.path(), &schema, 1).unwrap();
     (dir, s)
 }
 
 fn decisions(c: &mut Criterion) {
     let mut g = c.benchmark_group("decision_uncached");
     for n in [10, 100, 1_000, 10_000] {
-        let (_dir, snapshot) = load(n, 0);
-        let engine = Engine::new(snapshot, Exemptions::default());
+        let (_dir, snapshot) = load(n);
+        let engine = Engine::new(snapshot, Exemptions::default(), 0);
         let reqs: Vec<_> = (0..64).map(|i| review(i, n)).collect();
         let mut i = 0;
         g.bench_with_input(BenchmarkId::new("indexed", n), &n, |b, _| {
@@ -103,7 +103,7 @@ fn decisions(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("cedar_linear_scan", n), &n, |b, _| {
                 b.iter(|| {
                     i = (i + 1) % reqs.len();
-                    let built = engine::build(&snapshot, &reqs[i]).unwrap();
+                    let built = eval::build(&snapshot, &reqs[i]).unwrap();
                     let request = cedar_request(&built).unwrap();
                     black_box(RawOutcome::linear(&snapshot.set, &request, &built.entities))
                 })
@@ -113,8 +113,8 @@ fn decisions(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("decision_cached");
-    let (_dir, snapshot) = load(10_000, 1024);
-    let engine = Engine::new(snapshot, Exemptions::default());
+    let (_dir, snapshot) = load(10_000);
+    let engine = Engine::new(snapshot, Exemptions::default(), 1024);
     let reqs: Vec<_> = (0..64).map(|i| review(i, 10_000)).collect();
     for r in &reqs {
         engine.decide(r);
@@ -133,7 +133,7 @@ fn decisions(c: &mut Criterion) {
 
 /// The fixed costs every uncached request pays before any policy runs.
 fn request_path(c: &mut Criterion) {
-    let (_dir, snapshot) = load(10, 0);
+    let (_dir, snapshot) = load(10);
     let body = serde_json::to_vec(&serde_json::json!({
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SubjectAccessReview",
@@ -150,7 +150,7 @@ fn request_path(c: &mut Criterion) {
         b.iter(|| black_box(sar::parse_review(&body).unwrap()))
     });
     g.bench_function("build_entities", |b| {
-        b.iter(|| black_box(engine::build(&snapshot, &req).unwrap()))
+        b.iter(|| black_box(eval::build(&snapshot, &req).unwrap()))
     });
     g.finish();
 }
@@ -162,7 +162,7 @@ fn reload(c: &mut Criterion) {
     let mut g = c.benchmark_group("reload");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     g.bench_function("read_parse_validate_index_10000", |b| {
-        b.iter(|| black_box(policy::load(dir.path(), &schema, 2, 65536).unwrap()))
+        b.iter(|| black_box(policy::load(dir.path(), &schema, 2).unwrap()))
     });
     g.finish();
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {

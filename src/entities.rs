@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use cedar_policy::{
+    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression,
+};
 
 use crate::sar::{AccessRequest, Attributes, ResourceAttributes};
 
@@ -49,6 +51,65 @@ fn uid(type_name: &EntityTypeName, id: &str) -> EntityUid {
 /// The action entity for a verb, exactly as sent.
 pub fn action_uid(verb: &str) -> EntityUid {
     uid(&TYPES.action, verb)
+}
+
+/// How a verb asks about impersonation (the entity model's
+/// "Impersonation" section).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Impersonation<'a> {
+    /// Not an impersonation verb (custom verbs included).
+    None,
+    /// `impersonate`: may the requester take on this identity?
+    Legacy,
+    /// `impersonate:<mode>` (Kubernetes 1.35+): the same question, per mode.
+    Identity { mode: &'a str },
+    /// `impersonate-on:<mode>:<verb>`: may the requester, impersonating in
+    /// that mode, do `verb` on the resource?
+    On { mode: &'a str, verb: &'a str },
+}
+
+/// Classifies a verb. `impersonate:` or `impersonate-on:` with a part
+/// missing is a custom verb ([`Impersonation::None`]).
+pub fn impersonation(verb: &str) -> Impersonation<'_> {
+    if verb == "impersonate" {
+        return Impersonation::Legacy;
+    }
+    if let Some(rest) = verb.strip_prefix("impersonate-on:") {
+        return match rest.split_once(':') {
+            Some((mode, verb)) if !mode.is_empty() && !verb.is_empty() => {
+                Impersonation::On { mode, verb }
+            }
+            _ => Impersonation::None,
+        };
+    }
+    match verb.strip_prefix("impersonate:") {
+        Some(mode) if !mode.is_empty() => Impersonation::Identity { mode },
+        _ => Impersonation::None,
+    }
+}
+
+/// The Cedar action name (the id of `k8s::Action`) for a request: the verb
+/// as sent, except that the constrained-impersonation verbs map onto
+/// `impersonate` and `impersonate-on`.
+pub fn action_name(attributes: &Attributes) -> &str {
+    let verb = attributes.verb();
+    match impersonation(verb) {
+        Impersonation::Identity { .. } => "impersonate",
+        Impersonation::On { .. } => "impersonate-on",
+        Impersonation::None | Impersonation::Legacy => verb,
+    }
+}
+
+/// The request context: `mode` (and `verb`) for constrained impersonation,
+/// empty for everything else.
+fn context(attributes: &Attributes) -> Result<Context, EntityError> {
+    let pairs: Vec<(&str, &str)> = match impersonation(attributes.verb()) {
+        Impersonation::Identity { mode } => vec![("mode", mode)],
+        Impersonation::On { mode, verb } => vec![("mode", mode), ("verb", verb)],
+        Impersonation::None | Impersonation::Legacy => return Ok(Context::empty()),
+    };
+    Context::from_pairs(pairs.into_iter().map(|(k, v)| (k.to_owned(), string(v))))
+        .map_err(|e| EntityError::Cedar(e.to_string()))
 }
 
 /// What a username denotes.
@@ -110,6 +171,8 @@ pub struct RequestEntities {
     /// (`pods`, `deployments`, ...): the index narrows by it.
     pub resource_kind: Option<String>,
     pub entities: Entities,
+    /// `mode` and `verb` of constrained impersonation; empty otherwise.
+    pub context: Context,
 }
 
 /// Why entities could not be built. Not reachable from client input with the
@@ -217,10 +280,11 @@ pub fn build(
     Ok(RequestEntities {
         resource_kind,
         principal,
-        action: action_uid(req.attributes.verb()),
+        action: action_uid(action_name(&req.attributes)),
         resource,
         principal_groups,
         entities,
+        context: context(&req.attributes)?,
     })
 }
 
@@ -254,32 +318,84 @@ fn resource_entity(req: &AccessRequest) -> Result<(EntityUid, Entity), EntityErr
             uid(&TYPES.non_resource_url, &n.path),
             vec![("path", n.path.clone())],
         ),
-        Attributes::Resource(r) if r.verb == "impersonate" => match r.resource.as_str() {
-            "users" => match identity(&r.name) {
-                Identity::Node { name } => {
-                    plain(uid(&TYPES.node, &r.name), vec![("name", name.to_owned())])
-                }
-                _ => plain(uid(&TYPES.user, &r.name), vec![("name", r.name.clone())]),
-            },
-            "serviceaccounts" => plain(
-                uid(
-                    &TYPES.service_account,
-                    &format!("system:serviceaccount:{}:{}", r.namespace, r.name),
+        Attributes::Resource(r) => {
+            let target = match impersonation(&r.verb) {
+                Impersonation::Legacy => legacy_target(r),
+                Impersonation::Identity { .. } => constrained_target(r),
+                Impersonation::None | Impersonation::On { .. } => None,
+            };
+            match target {
+                Some(Target::User) => match identity(&r.name) {
+                    Identity::Node { name } => {
+                        plain(uid(&TYPES.node, &r.name), vec![("name", name.to_owned())])
+                    }
+                    _ => plain(uid(&TYPES.user, &r.name), vec![("name", r.name.clone())]),
+                },
+                Some(Target::Node) => plain(
+                    uid(&TYPES.node, &format!("system:node:{}", r.name)),
+                    vec![("name", r.name.clone())],
                 ),
-                vec![("name", r.name.clone()), ("namespace", r.namespace.clone())],
-            ),
-            "groups" => plain(uid(&TYPES.group, &r.name), vec![("name", r.name.clone())]),
-            "uids" => plain(uid(&TYPES.principal_uid, &r.name), Vec::new()),
-            "userextras" => {
-                let mut attrs = vec![("key", r.subresource.clone())];
-                if !r.name.is_empty() {
-                    attrs.push(("value", r.name.clone()));
+                Some(Target::ServiceAccount) => plain(
+                    uid(
+                        &TYPES.service_account,
+                        &format!("system:serviceaccount:{}:{}", r.namespace, r.name),
+                    ),
+                    vec![("name", r.name.clone()), ("namespace", r.namespace.clone())],
+                ),
+                Some(Target::Group) => {
+                    plain(uid(&TYPES.group, &r.name), vec![("name", r.name.clone())])
                 }
-                plain(uid(&TYPES.extra, &r.subresource), attrs)
+                Some(Target::Uid) => plain(uid(&TYPES.principal_uid, &r.name), Vec::new()),
+                Some(Target::Extra) => {
+                    let mut attrs = vec![("key", r.subresource.clone())];
+                    if !r.name.is_empty() {
+                        attrs.push(("value", r.name.clone()));
+                    }
+                    plain(uid(&TYPES.extra, &r.subresource), attrs)
+                }
+                None => api_resource(r),
             }
-            _ => api_resource(r),
-        },
-        Attributes::Resource(r) => api_resource(r),
+        }
+    }
+}
+
+/// Which identity an impersonation check is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    User,
+    Node,
+    ServiceAccount,
+    Group,
+    Uid,
+    Extra,
+}
+
+/// Legacy `impersonate`: exactly the (apiGroup, resource) pairs the
+/// apiserver sends name an identity.
+fn legacy_target(r: &ResourceAttributes) -> Option<Target> {
+    match (r.group.as_str(), r.resource.as_str()) {
+        ("", "users") => Some(Target::User),
+        ("", "groups") => Some(Target::Group),
+        ("", "serviceaccounts") => Some(Target::ServiceAccount),
+        ("authentication.k8s.io", "uids") => Some(Target::Uid),
+        ("authentication.k8s.io", "userextras") => Some(Target::Extra),
+        _ => None,
+    }
+}
+
+/// `impersonate:<mode>`: the identity pairs, all in `authentication.k8s.io`.
+fn constrained_target(r: &ResourceAttributes) -> Option<Target> {
+    if r.group != "authentication.k8s.io" {
+        return None;
+    }
+    match r.resource.as_str() {
+        "users" => Some(Target::User),
+        "groups" => Some(Target::Group),
+        "uids" => Some(Target::Uid),
+        "userextras" => Some(Target::Extra),
+        "serviceaccounts" => Some(Target::ServiceAccount),
+        "nodes" => Some(Target::Node),
+        _ => None,
     }
 }
 

@@ -1,26 +1,34 @@
 //! cedar-authorizer: a Kubernetes authorization webhook that decides
 //! SubjectAccessReviews with Cedar policies.
 //!
+//! Modules in data-flow order; each depends only on those below it:
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`cmd`] | clap definitions and one file per subcommand; `serve`'s process concerns (runtime, logging, signals) |
+//! | [`serve`] | [`serve::run`]: webhook handlers, decision log, admin listener, listener limits, TLS, reload, metrics |
+//! | [`engine`] | the live snapshot with its decision cache, exemptions: [`engine::Engine::decide`] |
+//! | [`decision`] | rules 1–5 and the `reason`/`evaluationError` wording |
+//! | [`eval`] | Cedar's answer over the index's candidates ([`eval::RawOutcome`]) |
+//! | [`policy`] | source files, schema, compile, index, the immutable [`policy::Snapshot`] |
+//! | [`entities`] | an access request to Cedar principal, action, resource and entities |
+//! | [`sar`] | SubjectAccessReview in and out, the normalised [`sar::AccessRequest`] |
+//! | [`authoring`] | the author's toolkit behind `test`, `fmt` and `convert-rbac` |
+//! | [`certs`], [`walk`] | certificate generation; the one directory walker |
+//!
 //! The decision path is plain synchronous code: [`sar::parse_review`] reads
-//! a review, [`engine::Engine::decide`] answers it against the live
-//! [`policy::Snapshot`], and [`sar::response_json`] writes the answer. The
-//! server ([`server`]), the offline commands ([`commands`]) and the tests
-//! all go through those same functions.
+//! a review, [`engine::Engine::decide`] answers it, and
+//! [`sar::response_json`] writes the answer. The server, the offline
+//! commands, the tests and the benches all go through those functions.
 
+pub mod authoring;
 pub mod certs;
-pub mod cli;
-pub mod commands;
-pub mod deadline;
+pub mod cmd;
+pub mod decision;
 pub mod engine;
 pub mod entities;
-pub mod format;
-pub mod metrics;
+pub mod eval;
 pub mod policy;
-pub mod policytest;
-pub mod rbac;
-pub mod reload;
 pub mod sar;
-pub mod server;
-pub mod tls;
-pub mod toolkit;
-pub mod walk;
+pub mod serve;
+pub(crate) mod walk;

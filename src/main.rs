@@ -10,6 +10,6 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = cedar_authorizer::cli::Cli::parse();
-    std::process::exit(cedar_authorizer::commands::run(cli));
+    let cli = cedar_authorizer::cmd::Cli::parse();
+    std::process::exit(cedar_authorizer::cmd::run(cli));
 }

@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cedar_authorizer::engine::{self, Engine, Exemptions};
-use cedar_authorizer::policy::index::{cedar_request, RawOutcome};
+use cedar_authorizer::decision::Decision;
+use cedar_authorizer::engine::{Engine, Exemptions};
+use cedar_authorizer::eval::{self, cedar_request, RawOutcome};
 use cedar_authorizer::policy::{PolicyIndex, SchemaBundle};
 use cedar_authorizer::sar;
 use cedar_policy::PolicySet;
@@ -190,7 +191,7 @@ fn check_equivalence(texts: &[String], reqs: &[serde_json::Value]) -> Result<(),
         let reference =
             cedar_policy::Entities::from_entities(built.entities.iter().cloned(), None).unwrap();
         let linear = RawOutcome::linear(&set, &request, &reference);
-        let indexed = index.evaluate(&request, &built);
+        let indexed = eval::indexed(&index, &request, &built);
         prop_assert_eq!(&indexed, &linear, "request {}\npolicies {:#?}", r, texts);
     }
     Ok(())
@@ -241,8 +242,8 @@ proptest! {
             std::fs::write(dir.path().join(format!("{i}.cedar")), text).unwrap();
         }
         let schema = Arc::new(SchemaBundle::load(None).unwrap());
-        let cached = Engine::new(cedar_authorizer::policy::load(dir.path(), &schema, 1, 64).unwrap(), Exemptions::default());
-        let uncached = Engine::new(cedar_authorizer::policy::load(dir.path(), &schema, 1, 0).unwrap(), Exemptions::default());
+        let cached = Engine::new(cedar_authorizer::policy::load(dir.path(), &schema, 1).unwrap(), Exemptions::default(), 64);
+        let uncached = Engine::new(cedar_authorizer::policy::load(dir.path(), &schema, 1).unwrap(), Exemptions::default(), 0);
         for _ in 0..2 {
             for r in &reqs {
                 let review = sar::parse_review(&serde_json::to_vec(r).unwrap()).unwrap();
@@ -253,9 +254,9 @@ proptest! {
                 // The engine's answer is the rules applied to the linear answer.
                 let snapshot = uncached.snapshot();
                 if !b.decision.exempt {
-                    let built = engine::build(&snapshot, &review.request).unwrap();
+                    let built = eval::build(&snapshot, &review.request).unwrap();
                     let linear = RawOutcome::linear(&snapshot.set, &cedar_request(&built).unwrap(), &built.entities);
-                    prop_assert_eq!(&engine::Decision::from_outcome(linear, &snapshot.forbids), &*b.decision);
+                    prop_assert_eq!(&Decision::from_outcome(linear, &snapshot.forbids), &*b.decision);
                 }
             }
         }
@@ -276,7 +277,7 @@ fn the_index_skips_policies_whose_scope_cannot_match() {
         "spec": {"user": "u", "groups": ["g7"], "resourceAttributes": {"verb": "get", "resource": "pods"}}});
     let review = sar::parse_review(&serde_json::to_vec(&r).unwrap()).unwrap();
     let built = cedar_authorizer::entities::build(&review.request, None).unwrap();
-    let out = index.evaluate(&cedar_request(&built).unwrap(), &built);
+    let out = eval::indexed(&index, &cedar_request(&built).unwrap(), &built);
     assert_eq!(
         out.permits.into_iter().collect::<Vec<_>>(),
         vec!["p7".to_owned()]

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use cedar_authorizer::engine::{Decision, Engine, Exemptions, Verdict};
+use cedar_authorizer::decision::{Decision, Verdict};
+use cedar_authorizer::engine::{Engine, Exemptions};
 use cedar_authorizer::policy::{self, LoadError, SchemaBundle};
 use cedar_authorizer::sar;
 use serde_json::json;
@@ -16,12 +17,12 @@ fn load(files: &[(&str, &str)]) -> Result<policy::Snapshot, LoadError> {
         std::fs::write(p, text).unwrap();
     }
     let schema = Arc::new(SchemaBundle::load(None).unwrap());
-    policy::load(dir.path(), &schema, 1, 0)
+    policy::load(dir.path(), &schema, 1)
 }
 
 fn decide_with(policies: &str, spec: serde_json::Value, exemptions: Exemptions) -> Decision {
     let snapshot = load(&[("p.cedar", policies)]).unwrap_or_else(|e| panic!("{e}"));
-    let engine = Engine::new(snapshot, exemptions);
+    let engine = Engine::new(snapshot, exemptions, 0);
     let body = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec});
     let review = sar::parse_review(&serde_json::to_vec(&body).unwrap()).unwrap();
     (*engine.decide(&review.request).decision).clone()
@@ -137,7 +138,7 @@ fn v1beta1_spells_groups_group() {
         r#"permit(principal in k8s::Group::"g", action, resource);"#,
     )])
     .unwrap();
-    let engine = Engine::new(snapshot, Exemptions::default());
+    let engine = Engine::new(snapshot, Exemptions::default(), 0);
     let body = json!({"apiVersion": "authorization.k8s.io/v1beta1", "kind": "SubjectAccessReview",
         "spec": {"user": "a", "group": ["g"], "nonResourceAttributes": {"verb": "get", "path": "/x"}}});
     let review = sar::parse_review(&serde_json::to_vec(&body).unwrap()).unwrap();
@@ -317,8 +318,197 @@ fn every_impersonation_target_has_its_entity() {
     let no_value = r#"permit(principal, action == k8s::Action::"impersonate", resource is k8s::Extra) when { !(resource has value) };"#;
     assert!(allowed(
         no_value,
-        impersonate("userextras", "", json!({"subresource": "scopes"}))
+        impersonate(
+            "userextras",
+            "",
+            json!({"subresource": "scopes", "group": "authentication.k8s.io"})
+        )
     ));
+}
+
+/// The decision for `verb` on `attrs` under a policy whose scope and
+/// condition are given; errors fail the test.
+fn permits(policy: &str, attrs: serde_json::Value) -> bool {
+    allowed(
+        policy,
+        json!({"user": "carol", "groups": ["support"], "resourceAttributes": attrs}),
+    )
+}
+
+#[test]
+fn legacy_targets_are_only_the_pairs_the_apiserver_sends() {
+    let user = r#"permit(principal, action == k8s::Action::"impersonate", resource == k8s::User::"dave") when { !(context has mode) };"#;
+    assert!(permits(
+        user,
+        json!({"verb": "impersonate", "resource": "users", "name": "dave"})
+    ));
+    // `users` in authentication.k8s.io under the legacy verb is a plain resource.
+    let plain = r#"permit(principal, action == k8s::Action::"impersonate", resource is k8s::Resource) when { resource.apiGroup == "authentication.k8s.io" && resource.resource == "users" && resource has name && resource.name == "dave" };"#;
+    let legacy_users_in_auth_group = json!({"verb": "impersonate", "group": "authentication.k8s.io", "resource": "users", "name": "dave"});
+    assert!(permits(plain, legacy_users_in_auth_group.clone()));
+    assert!(!permits(user, legacy_users_in_auth_group));
+    // uids and userextras only in authentication.k8s.io; in the core group
+    // they are plain resources.
+    let uid = r#"permit(principal, action, resource == k8s::PrincipalUID::"1234");"#;
+    assert!(permits(
+        uid,
+        json!({"verb": "impersonate", "group": "authentication.k8s.io", "resource": "uids", "name": "1234"})
+    ));
+    assert!(!permits(
+        uid,
+        json!({"verb": "impersonate", "resource": "uids", "name": "1234"})
+    ));
+    let extra = r#"permit(principal, action, resource is k8s::Extra);"#;
+    assert!(!permits(
+        extra,
+        json!({"verb": "impersonate", "resource": "userextras", "subresource": "scopes", "name": "v"})
+    ));
+    // groups and serviceaccounts only in the core group.
+    let group = r#"permit(principal, action, resource == k8s::Group::"viewers");"#;
+    assert!(permits(
+        group,
+        json!({"verb": "impersonate", "resource": "groups", "name": "viewers"})
+    ));
+    assert!(!permits(
+        group,
+        json!({"verb": "impersonate", "group": "rbac.authorization.k8s.io", "resource": "groups", "name": "viewers"})
+    ));
+}
+
+#[test]
+fn constrained_identity_checks_map_onto_impersonate_with_a_mode() {
+    let auth = |verb: &str, resource: &str, name: &str, more: serde_json::Value| {
+        let mut a = json!({"verb": verb, "group": "authentication.k8s.io", "resource": resource, "name": name});
+        if let serde_json::Value::Object(m) = more {
+            for (k, v) in m {
+                a[k] = v;
+            }
+        }
+        a
+    };
+    let user = r#"permit(principal, action == k8s::Action::"impersonate", resource == k8s::User::"dave") when { context has mode && context.mode == "user-info" && resource.name == "dave" };"#;
+    assert!(permits(
+        user,
+        auth("impersonate:user-info", "users", "dave", json!({}))
+    ));
+    // The forbid written for the legacy verb holds for the constrained one.
+    let forbid = r#"@id("no-admin") forbid(principal, action == k8s::Action::"impersonate", resource == k8s::User::"admin");
+        @id("all") permit(principal, action, resource);"#;
+    let d = decide(
+        forbid,
+        json!({"user": "carol", "resourceAttributes": auth("impersonate:user-info", "users", "admin", json!({}))}),
+    );
+    assert_eq!(
+        (d.verdict, d.policies.clone()),
+        (Verdict::Denied, vec!["no-admin".to_owned()])
+    );
+    // A node name among users is a k8s::Node.
+    let node_user = r#"permit(principal, action, resource == k8s::Node::"system:node:n1") when { resource.name == "n1" };"#;
+    assert!(permits(
+        node_user,
+        auth(
+            "impersonate:associated-node",
+            "users",
+            "system:node:n1",
+            json!({})
+        )
+    ));
+    // serviceaccounts in authentication.k8s.io are a k8s::ServiceAccount.
+    let sa = r#"permit(principal, action == k8s::Action::"impersonate", resource == k8s::ServiceAccount::"system:serviceaccount:ci:builder") when { context has mode && context.mode == "serviceaccount" && resource.namespace == "ci" && resource.name == "builder" };"#;
+    assert!(permits(
+        sa,
+        auth(
+            "impersonate:serviceaccount",
+            "serviceaccounts",
+            "builder",
+            json!({"namespace": "ci"})
+        )
+    ));
+    // nodes: id system:node:<name>, also for associated-node's `*`.
+    let star = r#"permit(principal, action == k8s::Action::"impersonate", resource == k8s::Node::"system:node:*") when { resource.name == "*" && context has mode && context.mode == "associated-node" };"#;
+    assert!(permits(
+        star,
+        auth("impersonate:associated-node", "nodes", "*", json!({}))
+    ));
+    let node = r#"permit(principal, action, resource == k8s::Node::"system:node:worker-1") when { resource.name == "worker-1" };"#;
+    assert!(permits(
+        node,
+        auth("impersonate:arbitrary-node", "nodes", "worker-1", json!({}))
+    ));
+    // groups, uids and userextras as for the legacy verb.
+    let group = r#"permit(principal, action, resource == k8s::Group::"viewers");"#;
+    assert!(permits(
+        group,
+        auth("impersonate:user-info", "groups", "viewers", json!({}))
+    ));
+    let uid = r#"permit(principal, action, resource == k8s::PrincipalUID::"1234");"#;
+    assert!(permits(
+        uid,
+        auth("impersonate:user-info", "uids", "1234", json!({}))
+    ));
+    let extra = r#"permit(principal, action, resource == k8s::Extra::"scopes") when { resource.key == "scopes" && resource has value && resource.value == "view" };"#;
+    assert!(permits(
+        extra,
+        auth(
+            "impersonate:user-info",
+            "userextras",
+            "view",
+            json!({"subresource": "scopes"})
+        )
+    ));
+    // Identity pairs outside authentication.k8s.io are plain resources.
+    let core_users = r#"permit(principal, action == k8s::Action::"impersonate", resource is k8s::Resource) when { resource.resource == "users" && context has mode };"#;
+    assert!(permits(
+        core_users,
+        json!({"verb": "impersonate:user-info", "resource": "users", "name": "dave"})
+    ));
+    // An unknown mode still maps to impersonate, with the mode as sent.
+    let bogus = r#"permit(principal, action == k8s::Action::"impersonate", resource == k8s::PrincipalUID::"1") when { context has mode && context.mode == "bogus" };"#;
+    assert!(permits(
+        bogus,
+        auth("impersonate:bogus", "uids", "1", json!({}))
+    ));
+}
+
+#[test]
+fn impersonate_on_maps_onto_its_own_action_with_mode_and_verb() {
+    let pods = r#"permit(principal, action == k8s::Action::"impersonate-on", resource is k8s::Resource) when { context.mode == "user-info" && context.verb == "list" && resource.resource == "pods" && resource has namespace && resource.namespace == "team-a" };"#;
+    assert!(permits(
+        pods,
+        json!({"verb": "impersonate-on:user-info:list", "version": "v1", "resource": "pods", "namespace": "team-a"})
+    ));
+    assert!(!permits(
+        pods,
+        json!({"verb": "impersonate-on:user-info:delete", "version": "v1", "resource": "pods", "namespace": "team-a"})
+    ));
+    // On a non-resource URL.
+    let version = r#"permit(principal, action == k8s::Action::"impersonate-on", resource == k8s::NonResourceURL::"/version") when { context.mode == "user-info" && context.verb == "get" };"#;
+    assert!(allowed(
+        version,
+        json!({"user": "carol", "nonResourceAttributes": {"verb": "impersonate-on:user-info:get", "path": "/version"}})
+    ));
+    // The resource is the ordinary one, never an identity entity.
+    let user_entity = r#"permit(principal, action, resource is k8s::User);"#;
+    assert!(!permits(
+        user_entity,
+        json!({"verb": "impersonate-on:user-info:get", "group": "authentication.k8s.io", "resource": "users", "name": "dave"})
+    ));
+    // A missing part makes a custom verb: only an open action scope matches.
+    let any = r#"permit(principal, action, resource is k8s::Resource) when { resource.resource == "pods" };"#;
+    let on = r#"permit(principal, action == k8s::Action::"impersonate-on", resource);"#;
+    for verb in [
+        "impersonate-on:",
+        "impersonate-on:user-info",
+        "impersonate-on:user-info:",
+        "impersonate-on::get",
+        "impersonate:",
+    ] {
+        let attrs = json!({"verb": verb, "version": "v1", "resource": "pods"});
+        assert!(permits(any, attrs.clone()), "{verb}");
+        assert!(!permits(on, attrs.clone()), "{verb}");
+        let legacy = r#"permit(principal, action == k8s::Action::"impersonate", resource);"#;
+        assert!(!permits(legacy, attrs), "{verb}");
+    }
 }
 
 #[test]
@@ -354,7 +544,11 @@ fn exempt_principals_get_no_opinion_unevaluated() {
     ] {
         let d = decide(p, get_pods(user));
         assert!(d.exempt && d.verdict == Verdict::NoOpinion, "{user}");
-        assert_eq!(d.status.reason, "cedar: exempt principal");
+        assert_eq!(
+            d.status.reason, "",
+            "a no-opinion reason reaches users' 403s"
+        );
+        assert_eq!(d.explanation(), "exempt principal");
     }
     for user in [
         "system:anonymous",
@@ -426,10 +620,12 @@ fn reasons_name_determining_policies_sorted() {
         "cedar: allowed by policies a, b"
     );
     let none = r#"@id("a") permit(principal == k8s::User::"nobody", action, resource);"#;
+    let d = decide(none, get_pods("x"));
     assert_eq!(
-        decide(none, get_pods("x")).status.reason,
-        "cedar: no policy matched"
+        d.status.reason, "",
+        "a no-opinion reason reaches users' 403s"
     );
+    assert_eq!(d.explanation(), "no policy matched");
 }
 
 #[test]

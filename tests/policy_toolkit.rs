@@ -80,7 +80,7 @@ fn a_wrong_expectation_fails_with_its_file_and_line() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
         out.contains(&format!(
-            "{WRONG}:8: case viewers <delete> & \"pods\": expected allow by [viewers-read-all-but-secrets], got no-opinion by [] (cedar: no policy matched)"
+            "{WRONG}:8: case viewers <delete> & \"pods\": expected allow by [viewers-read-all-but-secrets], got no-opinion by [] (no policy matched)"
         )),
         "{out}"
     );

@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
+use cedar_authorizer::decision::MAX_STATUS_TEXT_BYTES;
 use cedar_authorizer::engine::{Engine, Exemptions};
 use cedar_authorizer::policy::{self, SchemaBundle};
 use cedar_authorizer::sar;
@@ -28,15 +29,16 @@ use serde_json::{json, Map, Value};
 static ENGINES: LazyLock<[Engine; 2]> = LazyLock::new(|| {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
     let schema = Arc::new(SchemaBundle::load(None).unwrap());
-    let load = || policy::load(&dir, &schema, 1, 4096).unwrap();
+    let load = || policy::load(&dir, &schema, 1).unwrap();
     [
-        Engine::new(load(), Exemptions::default()),
+        Engine::new(load(), Exemptions::default(), 4096),
         Engine::new(
             load(),
             Exemptions {
                 control_plane: false,
                 users: Vec::new(),
             },
+            4096,
         ),
     ]
 });
@@ -72,7 +74,11 @@ fn check(body: &[u8]) -> Result<bool, TestCaseError> {
             "allowed and denied at once: {:?}",
             status
         );
-        prop_assert!(!status.reason.is_empty());
+        // A reason exactly when there is an opinion (a no-opinion reason
+        // would reach users' 403s), and bounded either way.
+        prop_assert_eq!(status.reason.is_empty(), !(status.allowed || status.denied));
+        prop_assert!(status.reason.len() <= 2 * MAX_STATUS_TEXT_BYTES);
+        prop_assert!(status.evaluation_error.len() <= 2 * MAX_STATUS_TEXT_BYTES);
         let again = engine.decide(&review.request);
         prop_assert_eq!(&again.decision.status, status, "the cached answer differs");
         let out: Value =

@@ -17,9 +17,10 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Arc;
 
-use cedar_authorizer::engine::{Engine, Exemptions, Verdict};
+use cedar_authorizer::authoring::rbac::{self, Objects};
+use cedar_authorizer::decision::Verdict;
+use cedar_authorizer::engine::{Engine, Exemptions};
 use cedar_authorizer::policy::{PolicyFile, SchemaBundle, Snapshot};
-use cedar_authorizer::rbac::{self, Objects};
 use cedar_authorizer::sar;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -400,7 +401,7 @@ fn snapshot(text: &str, schema: &Arc<SchemaBundle>) -> Snapshot {
             text: text.into(),
         }]
     };
-    Snapshot::build(&files, schema, 1, 0)
+    Snapshot::build(&files, schema, 1)
         .unwrap_or_else(|e| panic!("converted policies do not load:\n{e}\n{text}"))
 }
 
@@ -411,6 +412,7 @@ fn engine(snapshot: Snapshot) -> Engine {
             control_plane: false,
             users: vec![],
         },
+        0,
     )
 }
 
@@ -1581,7 +1583,10 @@ fn converted_output_is_formatted_and_annotated() {
         .find(|(n, _, _)| n == "crazy-policy")
         .unwrap();
     let (text, _) = convert(&yaml, &schema());
-    assert_eq!(cedar_authorizer::format::format_text(&text).unwrap(), text);
+    assert_eq!(
+        cedar_authorizer::authoring::format::format_text(&text).unwrap(),
+        text
+    );
     assert!(text.contains("@id(\"crb/crazy-policy/rule-0\")"));
     assert!(text.contains("@binding(\"ClusterRoleBinding/crazy-policy\")"));
     assert!(text.contains("@role(\"ClusterRole/crazy-policy\")"));

@@ -1,6 +1,7 @@
-//! The webhook server, black-box: the real binary over real TLS with
-//! certificates made here, HTTP/1.1 and HTTP/2, client authentication,
-//! bad input, certificate rotation and graceful shutdown.
+//! The webhook server, black-box: `serve::run` in process (the real binary
+//! where signals, exit codes and start-up errors are the subject) over real
+//! TLS with certificates made here, HTTP/1.1 and HTTP/2, client
+//! authentication, bad input, certificate rotation and graceful shutdown.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::server::{client_config, connect, runtime, Pki, Proto, Server};
+use common::server::{client_config, connect, runtime, InProcess, Pki, Proto, Server};
 
 fn policies(name: &str) -> std::path::PathBuf {
     common::corpus_dir().join(name).join("policies")
@@ -19,7 +20,7 @@ fn corpus_over(proto: Proto) {
     let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
     let rt = runtime();
     for scenario in common::scenarios() {
-        let server = Server::start(&scenario.policies, &pki.serve_args());
+        let server = InProcess::start(&scenario.policies, &pki.serve_args());
         let failures = rt.block_on(async {
             // Every case of the scenario, twice (cold, then cached), on ONE
             // kept-alive connection.
@@ -56,7 +57,7 @@ fn corpus_over_http1_keep_alive() {
 #[test]
 fn client_certificates_from_other_cas_or_none_fail_the_handshake() {
     let pki = Pki::new();
-    let server = Server::start(&policies("k8s-basics"), &pki.serve_args());
+    let server = InProcess::start(&policies("k8s-basics"), &pki.serve_args());
     let rt = runtime();
     rt.block_on(async {
         let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
@@ -83,7 +84,7 @@ fn allowed_client_cn_list_rejects_other_subjects() {
     let (other_cert, other_key) = pki.client_with_cn("someone-else");
     let mut args = pki.serve_args();
     args.extend(["--allowed-client-cn".into(), "system:apiserver".into()]);
-    let server = Server::start(&policies("k8s-basics"), &args);
+    let server = InProcess::start(&policies("k8s-basics"), &args);
     let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
     runtime().block_on(async {
         let good = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
@@ -100,7 +101,7 @@ fn allowed_client_cn_list_rejects_other_subjects() {
 #[test]
 fn bad_input_gets_its_status_and_the_server_keeps_answering() {
     let pki = Pki::new();
-    let server = Server::start(&policies("k8s-basics"), &pki.serve_args());
+    let server = InProcess::start(&policies("k8s-basics"), &pki.serve_args());
     let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
     runtime().block_on(async {
         let mut conn = connect(server.addr, &config, Proto::H1).await.unwrap();
@@ -151,7 +152,7 @@ fn kubectl_through_a_webhook_kubeconfig_gets_corpus_answers() {
         .into_iter()
         .find(|s| s.name == "k8s-basics")
         .unwrap();
-    let server = Server::start(&scenario.policies, &pki.serve_args());
+    let server = InProcess::start(&scenario.policies, &pki.serve_args());
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = |cert: &Path, key: &Path, name: &str| {
         let text = cedar_authorizer::certs::kubeconfig(
@@ -188,7 +189,7 @@ fn serving_certificate_rotates_without_failed_requests() {
     let pki = Pki::new();
     let mut args = pki.serve_args();
     args.extend(["--cert-poll-interval".into(), "100ms".into()]);
-    let server = Server::start(&policies("k8s-basics"), &args);
+    let server = InProcess::start(&policies("k8s-basics"), &args);
     let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
     let old_der = pem_der(&std::fs::read_to_string(&pki.serving_cert).unwrap());
     let (new_cert, new_key) = pki.new_serving_pair();
@@ -319,7 +320,7 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
 #[test]
 fn readyz_and_healthz_on_the_admin_listener() {
     let pki = Pki::new();
-    let server = Server::start(&policies("k8s-basics"), &pki.serve_args());
+    let server = InProcess::start(&policies("k8s-basics"), &pki.serve_args());
     assert_eq!(server.admin_get("/healthz").0, 200);
     assert_eq!(server.admin_get("/readyz").0, 200);
     let (status, text) = server.admin_get("/metrics");

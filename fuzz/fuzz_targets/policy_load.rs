@@ -35,10 +35,10 @@ fuzz_target!(|data: &[u8]| {
         path: PathBuf::from("fuzz.cedar"),
         text: text.into(),
     };
-    let Ok(snapshot) = Snapshot::build(&[file], &SCHEMA, 1, 0) else {
+    let Ok(snapshot) = Snapshot::build(&[file], &SCHEMA, 1) else {
         return;
     };
-    let engine = Engine::new(snapshot, Exemptions::default());
+    let engine = Engine::new(snapshot, Exemptions::default(), 0);
     for req in REQUESTS.iter() {
         let status = &engine.decide(req).decision.status;
         assert!(

@@ -16,8 +16,8 @@ use libfuzzer_sys::fuzz_target;
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let schema = Arc::new(SchemaBundle::load(None).expect("built-in schema"));
-    let snapshot = policy::load(&dir, &schema, 1, 1024).expect("example policies load");
-    Engine::new(snapshot, Exemptions::default())
+    let snapshot = policy::load(&dir, &schema, 1).expect("example policies load");
+    Engine::new(snapshot, Exemptions::default(), 1024)
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -18,68 +18,17 @@
 //! principal, its type and each of its groups; a policy sits in exactly one
 //! principal bucket and at most one leaf per verb, so no policy is
 //! evaluated twice. The leaves' answers are merged exactly as Cedar
-//! combines policies (see [`RawOutcome`]).
+//! combines policies (see [`crate::eval::RawOutcome`]).
 
 use std::collections::{BTreeSet, HashMap};
 
 use cedar_policy::Policy;
 
 use cedar_policy::{
-    ActionConstraint, Authorizer, Context, Decision, Entities, EntityTypeName, EntityUid,
-    PolicySet, PrincipalConstraint, Request, ResourceConstraint,
+    ActionConstraint, EntityTypeName, EntityUid, PolicySet, PrincipalConstraint, ResourceConstraint,
 };
 
 use crate::entities::{RequestEntities, TYPES};
-
-/// Cedar's own answer for a request, independent of our decision rules:
-/// what `Authorizer::is_authorized` over the whole set would say.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RawOutcome {
-    /// Satisfied forbid policies.
-    pub forbids: BTreeSet<String>,
-    /// Satisfied permit policies; empty whenever a forbid is satisfied, as
-    /// in Cedar's own reason set.
-    pub permits: BTreeSet<String>,
-    /// (policy id, message) of every policy whose evaluation errored.
-    pub errors: BTreeSet<(String, String)>,
-}
-
-impl RawOutcome {
-    fn absorb(&mut self, response: &cedar_policy::Response) {
-        let reasons = response.diagnostics().reason().map(|id| id.to_string());
-        match response.decision() {
-            Decision::Deny => self.forbids.extend(reasons),
-            Decision::Allow => self.permits.extend(reasons),
-        }
-        self.errors.extend(
-            response
-                .diagnostics()
-                .errors()
-                .map(|e| (policy_id_of(e), e.to_string())),
-        );
-    }
-
-    fn finish(mut self) -> Self {
-        if !self.forbids.is_empty() {
-            self.permits.clear();
-        }
-        self
-    }
-
-    /// Evaluates a request against a whole policy set, linearly: the
-    /// reference the index must always agree with.
-    pub fn linear(set: &PolicySet, request: &Request, entities: &Entities) -> Self {
-        let mut out = RawOutcome::default();
-        out.absorb(&Authorizer::new().is_authorized(request, set, entities));
-        out.finish()
-    }
-}
-
-fn policy_id_of(e: &cedar_policy::AuthorizationError) -> String {
-    match e {
-        cedar_policy::AuthorizationError::PolicyEvaluationError(p) => p.policy_id().to_string(),
-    }
-}
 
 /// Policies of one (principal key, action key) slot, split by the resource
 /// type their scope requires, and for `k8s::Resource` by the resource kind
@@ -357,7 +306,11 @@ impl PolicyIndex {
 
     /// Calls `f` with every policy set that may hold a policy whose scope
     /// matches the request.
-    fn candidate_sets<'a>(&'a self, r: &RequestEntities, mut f: impl FnMut(&'a PolicySet)) {
+    pub(crate) fn candidate_sets<'a>(
+        &'a self,
+        r: &RequestEntities,
+        mut f: impl FnMut(&'a PolicySet),
+    ) {
         let resource_type = r.resource.type_name();
         let mut visit = |b: &'a ByAction| {
             for leaf in [Some(&b.any_action), b.by_action.get(&r.action)]
@@ -392,30 +345,6 @@ impl PolicyIndex {
             }
         }
     }
-
-    /// Evaluates the request against the candidate policies only.
-    pub fn evaluate(&self, request: &Request, r: &RequestEntities) -> RawOutcome {
-        let authorizer = Authorizer::new();
-        let mut out = RawOutcome::default();
-        self.candidate_sets(r, |set| {
-            out.absorb(&authorizer.is_authorized(request, set, &r.entities));
-        });
-        out.finish()
-    }
-}
-
-/// The Cedar request for built entities; context is always empty.
-/// No schema is passed: the entities fit the entity model by construction,
-/// and verbs the schema does not declare must still be evaluated.
-pub fn cedar_request(r: &RequestEntities) -> Result<Request, String> {
-    Request::new(
-        r.principal.clone(),
-        r.action.clone(),
-        r.resource.clone(),
-        Context::empty(),
-        None,
-    )
-    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

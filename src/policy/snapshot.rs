@@ -1,10 +1,9 @@
-//! One loaded policy set with everything derived from it: the index, the
-//! effect of each policy, and the decision cache of this generation.
+//! One loaded policy set with everything derived from it: the index and
+//! the effect of each policy.
 //!
 //! A snapshot never changes after it is built. Reloading builds a new one
 //! aside and swaps it in whole, so a request sees one policy set from start
-//! to finish, and the cache (which lives here) can never serve an answer
-//! computed under another generation.
+//! to finish. Caching is the engine's business, not the loader's.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,7 +12,6 @@ use std::time::SystemTime;
 use cedar_policy::{Effect, PolicySet};
 
 use super::{compile, digest, Diagnostic, PolicyFile, PolicyIndex, Result, SchemaBundle};
-use crate::engine::DecisionCache;
 
 /// What is known of each policy besides its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,8 +37,6 @@ pub struct Snapshot {
     pub forbids: HashSet<String>,
     pub schema: Arc<SchemaBundle>,
     pub warnings: Vec<Diagnostic>,
-    /// Decisions under this generation only; `None` when caching is off.
-    pub cache: Option<DecisionCache>,
     pub loaded_at: SystemTime,
 }
 
@@ -50,7 +46,6 @@ impl Snapshot {
         files: &[PolicyFile],
         schema: &Arc<SchemaBundle>,
         generation: u64,
-        cache_size: usize,
     ) -> Result<Snapshot> {
         let compiled = compile(files, schema)?;
         let index = PolicyIndex::build(&compiled.set, &schema.action_members);
@@ -68,7 +63,6 @@ impl Snapshot {
             policies: compiled.policies,
             schema: Arc::clone(schema),
             warnings: compiled.warnings,
-            cache: (cache_size > 0).then(|| DecisionCache::new(cache_size)),
             loaded_at: SystemTime::now(),
         })
     }

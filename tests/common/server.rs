@@ -1,6 +1,8 @@
-//! A real server for black-box tests: certificates made now, the real
-//! binary started on 127.0.0.1:0, and a TLS client that speaks HTTP/1.1 or
-//! HTTP/2 over one kept-alive connection.
+//! A real server for black-box tests: certificates made now, the server
+//! started in process through `serve::run` on 127.0.0.1:0 ([`InProcess`])
+//! or as the real binary where process behaviour is the subject
+//! ([`Server`]: signals, exit codes, log lines), and a TLS client that
+//! speaks HTTP/1.1 or HTTP/2 over one kept-alive connection.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -211,17 +213,129 @@ impl Server {
         }
     }
 
-    /// The value of a metric series in the Prometheus text exposition
-    /// (`name{labels}` exactly as printed), or 0 when absent.
+    /// The value of a metric series (see [`metric`]).
     pub fn metric(&self, series: &str) -> f64 {
-        let (_, text) = self.admin_get("/metrics");
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| {
-                let (k, v) = l.rsplit_once(' ')?;
-                (k == series).then(|| v.parse().unwrap())
+        metric(self.admin, series)
+    }
+}
+
+/// The value of a metric series in the Prometheus text exposition of the
+/// admin listener at `admin` (`name{labels}` exactly as printed), or 0 when
+/// absent.
+pub fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let (_, text) = http_get(admin, "/metrics");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            (k == series).then(|| v.parse().unwrap())
+        })
+        .unwrap_or(0.0)
+}
+
+/// `serve` running in this process through `serve::run`, configured by
+/// the same flags as the binary, on sockets bound here to 127.0.0.1:0.
+pub struct InProcess {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl InProcess {
+    /// Starts the server with these `serve` flags and waits until
+    /// `/readyz` answers 200; panics with the start-up error otherwise.
+    pub fn start(policies: &Path, extra: &[String]) -> InProcess {
+        use cedar_authorizer::cmd::{Cli, Command};
+        use clap::Parser;
+        let policies = policies.display().to_string();
+        let argv = ["cedar-authorizer", "serve", "--policies", &policies]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(extra.iter().cloned());
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!("parsed a serve command line")
+        };
+        let config = args.config().unwrap();
+        let bind = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.set_nonblocking(true).unwrap();
+            l
+        };
+        let (listener, admin_listener) = (bind(), bind());
+        let (addr, admin) = (
+            listener.local_addr().unwrap(),
+            admin_listener.local_addr().unwrap(),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                cedar_authorizer::serve::run(
+                    tokio::net::TcpListener::from_std(listener).unwrap(),
+                    tokio::net::TcpListener::from_std(admin_listener).unwrap(),
+                    config,
+                    async {
+                        let _ = rx.await;
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())
             })
-            .unwrap_or(0.0)
+        });
+        let mut server = InProcess {
+            addr,
+            admin,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if server.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                let result = server.thread.take().unwrap().join().unwrap();
+                panic!("server did not start: {result:?}");
+            }
+            if try_http_get(admin, "/readyz").is_ok_and(|(status, _)| status == 200) {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "server not ready in 60 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Plain HTTP GET on the admin listener: (status, body).
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        http_get(self.admin, path)
+    }
+
+    /// The value of a metric series (see [`metric`]).
+    pub fn metric(&self, series: &str) -> f64 {
+        metric(self.admin, series)
+    }
+
+    /// Starts the shutdown sequence and waits for `serve::run` to return.
+    pub fn shutdown(mut self) -> Result<(), String> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), String> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().unwrap(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }
 
@@ -234,11 +348,16 @@ impl Drop for Server {
 
 /// Minimal HTTP/1.0 GET over plain TCP: (status, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    try_http_get(addr, path).unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"))
+}
+
+/// [`http_get`], with connection errors returned rather than panicking.
+pub fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    s.read_to_string(&mut out)?;
     let status = out
         .split_whitespace()
         .nth(1)
@@ -248,7 +367,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// TLS client configuration trusting `ca`, presenting a client pair if given.

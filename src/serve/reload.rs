@@ -14,8 +14,8 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 
+use super::metrics::Metrics;
 use crate::engine::Engine;
-use crate::metrics::Metrics;
 use crate::policy::{self, LoadError, SchemaBundle, Snapshot};
 
 /// How and what to reload.
@@ -23,7 +23,6 @@ use crate::policy::{self, LoadError, SchemaBundle, Snapshot};
 pub struct ReloadConfig {
     pub dir: PathBuf,
     pub schema: Arc<SchemaBundle>,
-    pub cache_size: usize,
     /// Backstop: re-read the directory this often, reload when it changed.
     pub poll_interval: Duration,
     /// Wait this long after an event for the burst to end.
@@ -54,13 +53,7 @@ pub fn reload_now(
         if !force && policy::digest(&files) == current.digest {
             return Ok(None);
         }
-        Snapshot::build(
-            &files,
-            &config.schema,
-            current.generation + 1,
-            config.cache_size,
-        )
-        .map(Some)
+        Snapshot::build(&files, &config.schema, current.generation + 1).map(Some)
     });
     match result {
         Ok(None) => ReloadResult::Unchanged,

@@ -391,7 +391,7 @@ impl BindingConverter<'_> {
             return None;
         }
         let text = texts.join("\n\n") + "\n";
-        let text = match crate::format::format_text(&text) {
+        let text = match crate::authoring::format::format_text(&text) {
             Ok(pretty) => pretty,
             Err(e) => {
                 self.problem(format!(

@@ -11,7 +11,8 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::engine::{Outcome, Verdict};
+use crate::decision::Verdict;
+use crate::engine::Outcome;
 use crate::policy::Snapshot;
 
 /// Buckets from 10 µs to 1 s: decisions take microseconds, and the
@@ -30,6 +31,7 @@ pub struct Metrics {
     pub evaluation_duration: Histogram,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGauge,
+    pub cache_bytes: IntGauge,
     pub policies: IntGaugeVec,
     pub policy_reloads: IntCounterVec,
     pub policy_generation: IntGauge,
@@ -121,6 +123,10 @@ impl Metrics {
             cache_entries: gauge(
                 "cache_entries",
                 "Decisions in the cache of the live policy set.",
+            ),
+            cache_bytes: gauge(
+                "cache_bytes",
+                "Approximate bytes held by the decision cache of the live policy set (bounded by --cache-max-bytes).",
             ),
             policies: gauge_vec(
                 "policies",
@@ -240,11 +246,14 @@ impl Metrics {
         // forever; start the new generation from a clean slate.
         self.policy_decisions.reset();
         self.cache_entries.set(0);
+        self.cache_bytes.set(0);
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self, cache_entries: usize) -> Vec<u8> {
+    pub fn render(&self, cache_entries: usize, cache_bytes: u64) -> Vec<u8> {
         self.cache_entries.set(cache_entries as i64);
+        self.cache_bytes
+            .set(i64::try_from(cache_bytes).unwrap_or(i64::MAX));
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out

@@ -23,7 +23,7 @@ use serde_json::json;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-use crate::engine::Verdict;
+use crate::decision::Verdict;
 use crate::sar::{self, AccessRequest};
 
 /// Why a test file could not be used at all.

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 pub use file::{Case, Expectation, TestFile, TestFileError};
 pub use junit::junit;
 
-use crate::engine::{Decision, Engine, Verdict};
+use crate::decision::{Decision, Verdict};
+use crate::engine::Engine;
 
 /// Why test files could not be found.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +141,7 @@ pub fn judge(expect: &Expectation, decision: &Decision) -> Status {
     if verdict_ok && policies_ok {
         return Status::Passed;
     }
-    let mut reason = decision.status.reason.clone();
+    let mut reason = decision.explanation();
     if !decision.status.evaluation_error.is_empty() {
         reason.push_str("; evaluation error: ");
         reason.push_str(&decision.status.evaluation_error);

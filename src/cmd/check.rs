@@ -1,0 +1,129 @@
+//! `check`: one review decided offline exactly as the server would, with
+//! `--explain` for a human.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{load_snapshot, report_load_error, ExemptArgs, PolicyArgs};
+use crate::decision::Decision;
+use crate::engine::Engine;
+use crate::entities::{self, Impersonation};
+use crate::policy::Snapshot;
+use crate::{eval, sar};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub exempt: ExemptArgs,
+    /// Also show the principal, action, resource, entities and determining
+    /// policies (on stderr, so stdout stays the response JSON).
+    #[arg(long)]
+    pub explain: bool,
+    /// SubjectAccessReview JSON file, or `-` for stdin.
+    pub sar: PathBuf,
+}
+
+fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(path)
+    }
+}
+
+/// `check`: 0 on any decision, 1 when the policies do not load, 2 for
+/// input that is not a review.
+pub(super) fn run(args: &CheckArgs) -> i32 {
+    let body = match read_input(&args.sar) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.sar.display());
+            return 2;
+        }
+    };
+    let review = match sar::parse_review(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.sar.display());
+            return 2;
+        }
+    };
+    let snapshot = match load_snapshot(&args.policy) {
+        Ok(s) => s,
+        Err(e) => {
+            report_load_error(&e);
+            return 1;
+        }
+    };
+    let engine = Engine::new(snapshot, args.exempt.exemptions(), 0);
+    let outcome = engine.decide(&review.request);
+    if args.explain {
+        explain(&engine.snapshot(), &review.request, &outcome.decision);
+    }
+    let body = sar::response_json(review.api_version, &outcome.decision.status);
+    let pretty: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&pretty).unwrap_or_default()
+    );
+    0
+}
+
+fn explain(snapshot: &Snapshot, req: &sar::AccessRequest, decision: &Decision) {
+    eprintln!("decision:  {}", decision.verdict.as_str());
+    eprintln!("why:       {}", decision.explanation());
+    if decision.exempt {
+        eprintln!("exempt:    {} is exempt; nothing was evaluated", req.user);
+        return;
+    }
+    match eval::build(snapshot, req) {
+        Ok(built) => {
+            eprintln!("principal: {}", built.principal);
+            eprintln!("action:    {}", built.action);
+            match entities::impersonation(req.attributes.verb()) {
+                Impersonation::None => {}
+                Impersonation::Legacy => eprintln!("impersonation: legacy (no mode)"),
+                Impersonation::Identity { mode } => {
+                    eprintln!("impersonation: constrained, mode {mode:?} (context.mode)")
+                }
+                Impersonation::On { mode, verb } => eprintln!(
+                    "impersonation: constrained, mode {mode:?}, verb {verb:?} (context.mode, context.verb)"
+                ),
+            }
+            eprintln!("resource:  {}", built.resource);
+            let mut json = Vec::new();
+            if built.entities.write_to_json(&mut json).is_ok() {
+                let v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
+                eprintln!(
+                    "entities:\n{}",
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                );
+            }
+        }
+        Err(e) => eprintln!("entities:  {e}"),
+    }
+    if decision.policies.is_empty() {
+        eprintln!("determining policies: none");
+    }
+    for id in &decision.policies {
+        let file = snapshot
+            .policies
+            .iter()
+            .find(|p| &p.id == id)
+            .map(|p| p.file.as_str())
+            .unwrap_or("?");
+        eprintln!("determining policy: {id} ({file})");
+        if let Some(p) = snapshot.set.policy(&cedar_policy::PolicyId::new(id)) {
+            eprintln!("{p}");
+        }
+    }
+    for (id, message) in &decision.errors {
+        eprintln!("evaluation error: policy {id}: {message}");
+    }
+}

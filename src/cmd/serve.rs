@@ -1,0 +1,259 @@
+//! `serve`: flags to [`crate::serve::Config`], then the process around
+//! [`crate::serve::run`]: logging, the runtime, the two sockets, signals
+//! and exit codes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{parse_duration, ExemptArgs, PolicyArgs};
+use crate::serve::decision_log::DecisionLog;
+use crate::serve::{self, StartError};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub exempt: ExemptArgs,
+    /// Address of the webhook listener.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: IpAddr,
+    /// Webhook port (TLS only); 0 picks a free port.
+    #[arg(long, default_value_t = 10288)]
+    pub secure_port: u16,
+    /// PEM serving certificate (chain); re-read when the file changes.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the serving certificate.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// With no --tls-cert-file: where the self-signed certificate and its CA
+    /// are written on first start, and reused after.
+    #[arg(long, default_value = "./.cedar-authorizer/certs")]
+    pub cert_dir: PathBuf,
+    /// Require client certificates signed by this CA (the apiserver's).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// With --client-ca-file: serve only clients whose certificate subject
+    /// CN is one of these (repeatable).
+    #[arg(
+        long = "allowed-client-cn",
+        value_name = "CN",
+        requires = "client_ca_file"
+    )]
+    pub allowed_client_cns: Vec<String>,
+    /// Plain-HTTP admin listener: /metrics, /healthz, /readyz.
+    #[arg(long, default_value = "127.0.0.1:10289")]
+    pub metrics_bind_address: SocketAddr,
+    /// Decision cache entries; 0 disables the cache.
+    #[arg(long, default_value_t = 65536)]
+    pub cache_size: usize,
+    /// Bound on the decision cache's memory (approximate bytes of cached
+    /// requests and answers); sized for the static pod's 256 MiB limit.
+    #[arg(long, default_value_t = crate::engine::DEFAULT_CACHE_MAX_BYTES)]
+    pub cache_max_bytes: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Which decisions are logged.
+    #[arg(long, default_value = "denied", value_parser = clap::builder::ValueParser::new(str::parse::<DecisionLog>))]
+    pub decision_log: DecisionLog,
+    /// Count decisions per determining policy id
+    /// (cedar_authorizer_policy_decisions_total).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub policy_metrics: bool,
+    /// Largest accepted request body; larger ones get 413.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Time a client has to send the request headers (HTTP/1.1).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Time a request has, from headers to answer.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Concurrent connections; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace_period: Duration,
+    /// Re-read the policy directory this often even without file events.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub policy_poll_interval: Duration,
+    /// Quiet time after a file event before reloading (bursts become one load).
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    pub reload_debounce: Duration,
+    /// Re-read the serving certificate files this often.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub cert_poll_interval: Duration,
+}
+
+impl ServeArgs {
+    /// The server configuration these flags describe.
+    pub fn config(&self) -> Result<serve::Config, String> {
+        if self.policy_poll_interval.is_zero() || self.cert_poll_interval.is_zero() {
+            return Err("--policy-poll-interval and --cert-poll-interval must be > 0".into());
+        }
+        Ok(serve::Config {
+            cert: match (&self.tls_cert_file, &self.tls_private_key_file) {
+                (Some(cert), Some(key)) => Some(serve::tls::CertPaths {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+            cert_dir: self.cert_dir.clone(),
+            client_ca: self.client_ca_file.clone(),
+            allowed_client_cns: self.allowed_client_cns.clone(),
+            policies: self.policy.policies.clone(),
+            schema: self.policy.schema.clone(),
+            cache: crate::engine::CacheLimits {
+                entries: self.cache_size,
+                max_bytes: self.cache_max_bytes,
+            },
+            max_body_bytes: self.max_body_bytes,
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: self.max_connections,
+            shutdown_grace_period: self.shutdown_grace_period,
+            policy_poll_interval: self.policy_poll_interval,
+            cert_poll_interval: self.cert_poll_interval,
+            reload_debounce: self.reload_debounce,
+            decision_log: self.decision_log,
+            json_logs: self.log_format == "json",
+            policy_metrics: self.policy_metrics,
+            exemptions: self.exempt.exemptions(),
+        })
+    }
+
+    /// The webhook and admin addresses.
+    pub fn addresses(&self) -> (SocketAddr, SocketAddr) {
+        (
+            SocketAddr::new(self.bind_address, self.secure_port),
+            self.metrics_bind_address,
+        )
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        let _ = builder.json().flatten_event(true).try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// Binds a listener; the error names the flag and address.
+async fn bind(addr: SocketAddr, flag: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{flag} {addr}: {e}"))
+}
+
+fn report(e: &StartError) {
+    match e {
+        StartError::Policies {
+            source: crate::policy::LoadError::Invalid(diags),
+            dir,
+        } => {
+            eprintln!(
+                "error: --policies {}: the policy set does not load",
+                dir.display()
+            );
+            for d in diags {
+                eprintln!("{}", d.render());
+            }
+        }
+        other => eprintln!("error: {other}"),
+    }
+}
+
+/// Entry point of `serve`: returns the process exit code. A first SIGTERM
+/// or SIGINT drains; a second one during the drain exits at once with 1.
+pub fn main(args: ServeArgs) -> i32 {
+    init_logging(&args.log_format);
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return 1;
+        }
+    };
+    let (webhook_addr, admin_addr) = args.addresses();
+    runtime.block_on(async move {
+        let sockets = async {
+            Ok::<_, String>((
+                bind(webhook_addr, "--bind-address/--secure-port").await?,
+                bind(admin_addr, "--metrics-bind-address").await?,
+            ))
+        };
+        let (listener, admin_listener) = match sockets.await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let signals = tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = first_tx.send(());
+            wait_for_signal().await;
+        });
+        let server = serve::run(listener, admin_listener, config, async {
+            let _ = first_rx.await;
+        });
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => match result {
+                Ok(()) => {
+                    tracing::info!("shut down cleanly");
+                    0
+                }
+                Err(e) => {
+                    report(&e);
+                    1
+                }
+            },
+            _ = signals => {
+                tracing::warn!("second signal: exiting without waiting for the drain");
+                1
+            }
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,162 @@
+//! The engine: the live policy set, its decision cache and the exemptions,
+//! around the plain decision path ([`crate::eval::evaluate`]).
+//!
+//! Synchronous code with no server types in it, so the `check` command,
+//! the server, the tests and the benches all answer through
+//! [`Engine::decide`].
+
+mod cache;
+mod exemptions;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::decision::Decision;
+use crate::eval;
+use crate::policy::Snapshot;
+use crate::sar::AccessRequest;
+
+pub use cache::DecisionCache;
+pub use exemptions::Exemptions;
+
+/// How a request was answered, for metrics and logs.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub decision: Arc<Decision>,
+    /// Answered from the cache.
+    pub cache_hit: bool,
+    /// Time spent in the engine (cache lookup included).
+    pub elapsed: Duration,
+    /// Generation of the policy set that answered.
+    pub generation: u64,
+}
+
+/// One generation as served: the snapshot and the answers computed under it.
+struct Live {
+    snapshot: Arc<Snapshot>,
+    /// `None` when caching is off.
+    cache: Option<DecisionCache>,
+}
+
+/// The live policy set and the rules around it: what the server holds.
+pub struct Engine {
+    /// Read on every request without locking; replaced whole on reload, so
+    /// a request sees one snapshot and its own generation's cache.
+    live: ArcSwap<Live>,
+    exemptions: Exemptions,
+    cache: CacheLimits,
+}
+
+/// The bounds of each generation's decision cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Most decisions cached; 0 disables the cache.
+    pub entries: usize,
+    /// Most bytes (approximate) the cached keys and decisions may hold.
+    pub max_bytes: u64,
+}
+
+impl CacheLimits {
+    /// No cache.
+    pub const OFF: CacheLimits = CacheLimits {
+        entries: 0,
+        max_bytes: 0,
+    };
+
+    /// `entries` decisions within the default byte bound.
+    pub fn entries(entries: usize) -> Self {
+        CacheLimits {
+            entries,
+            max_bytes: DEFAULT_CACHE_MAX_BYTES,
+        }
+    }
+}
+
+/// Default `--cache-max-bytes`: a quarter of the static pod's 256 MiB
+/// memory limit, leaving room for the policy set, in-flight requests and
+/// the allocator (docs/hardening.md).
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+impl From<usize> for CacheLimits {
+    fn from(entries: usize) -> Self {
+        CacheLimits::entries(entries)
+    }
+}
+
+impl Engine {
+    /// An engine serving `snapshot`, caching decisions per generation
+    /// within `cache` (a plain number is that many entries within the
+    /// default byte bound; 0 means no cache).
+    pub fn new(snapshot: Snapshot, exemptions: Exemptions, cache: impl Into<CacheLimits>) -> Self {
+        let cache = cache.into();
+        Engine {
+            live: ArcSwap::from_pointee(Self::live(snapshot, cache)),
+            exemptions,
+            cache,
+        }
+    }
+
+    fn live(snapshot: Snapshot, cache: CacheLimits) -> Live {
+        Live {
+            snapshot: Arc::new(snapshot),
+            cache: (cache.entries > 0 && cache.max_bytes > 0)
+                .then(|| DecisionCache::new(cache.entries, cache.max_bytes)),
+        }
+    }
+
+    /// (bytes held, byte bound) of the current generation's cache.
+    pub fn cache_weight(&self) -> (u64, u64) {
+        self.live
+            .load()
+            .cache
+            .as_ref()
+            .map_or((0, 0), |c| (c.weight(), c.capacity()))
+    }
+
+    /// The policy set in force now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.live.load().snapshot)
+    }
+
+    /// Number of decisions cached for the current generation.
+    pub fn cache_entries(&self) -> usize {
+        self.live
+            .load()
+            .cache
+            .as_ref()
+            .map_or(0, DecisionCache::len)
+    }
+
+    /// Replaces the policy set, with an empty cache; requests already
+    /// running finish on the old one.
+    pub fn install(&self, snapshot: Snapshot) {
+        self.live.store(Arc::new(Self::live(snapshot, self.cache)));
+    }
+
+    /// Answers a request.
+    pub fn decide(&self, req: &AccessRequest) -> Outcome {
+        let start = Instant::now();
+        let live = self.live.load();
+        let generation = live.snapshot.generation;
+        let answered = |decision, cache_hit| Outcome {
+            decision,
+            cache_hit,
+            elapsed: start.elapsed(),
+            generation,
+        };
+        if self.exemptions.is_exempt(&req.user) {
+            return answered(Arc::new(Decision::exempt()), false);
+        }
+        let cache = live.cache.as_ref().filter(|_| DecisionCache::admits(req));
+        if let Some(hit) = cache.and_then(|c| c.get(req)) {
+            return answered(hit, true);
+        }
+        let decision = Arc::new(eval::evaluate(&live.snapshot, req));
+        if let Some(c) = cache {
+            c.insert(req, &decision);
+        }
+        answered(decision, false)
+    }
+}

@@ -1,0 +1,188 @@
+//! The decision log: one structured event per answer, at the level chosen
+//! with `--decision-log`.
+//!
+//! Lists are written as lists (a JSON array with `--log-format json`), and
+//! every field a client controls is bounded: a few entries and a count,
+//! long strings cut with their length, so one request cannot make a
+//! megabyte log line. `extra` values are never logged (EKS puts access key
+//! ids there); only their keys are.
+
+use std::time::Duration;
+
+use crate::decision::{truncate, Verdict};
+use crate::engine::Outcome;
+use crate::sar::{AccessRequest, Attributes};
+
+/// How many entries of a list a record shows before counting the rest.
+const LIST_ENTRIES: usize = 16;
+/// Longest string a record shows whole.
+const STRING_BYTES: usize = 256;
+/// Longest path a record shows whole (resource paths hold five names).
+const PATH_BYTES: usize = 1024;
+
+/// Which answers get a decision log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionLog {
+    None,
+    Denied,
+    All,
+}
+
+impl std::str::FromStr for DecisionLog {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(DecisionLog::None),
+            "denied" => Ok(DecisionLog::Denied),
+            "all" => Ok(DecisionLog::All),
+            other => Err(format!("{other:?}: expected none, denied or all")),
+        }
+    }
+}
+
+impl DecisionLog {
+    fn wants(self, verdict: Verdict) -> bool {
+        match self {
+            DecisionLog::None => false,
+            DecisionLog::Denied => verdict == Verdict::Denied,
+            DecisionLog::All => true,
+        }
+    }
+}
+
+/// A list as the log shows it: the first entries, each bounded, then
+/// `"... and N more"`.
+fn bounded<'a>(items: impl ExactSizeIterator<Item = &'a str>) -> Vec<String> {
+    let total = items.len();
+    let mut out: Vec<String> = items
+        .take(LIST_ENTRIES)
+        .map(|s| truncate(s, STRING_BYTES).into_owned())
+        .collect();
+    if total > LIST_ENTRIES {
+        out.push(format!("... and {} more", total - LIST_ENTRIES));
+    }
+    out
+}
+
+/// One decision, as logged. With `--log-format json` each record is one
+/// JSON line on stderr, beside the JSON lines of the other events and with
+/// the same `timestamp`, `level`, `target` and `message` keys; lists are
+/// JSON arrays. The schema is documented in docs/operations.md.
+#[derive(Debug, serde::Serialize)]
+pub struct Record<'a> {
+    pub user: std::borrow::Cow<'a, str>,
+    pub group_count: usize,
+    pub groups: Vec<String>,
+    pub extra_keys: Vec<String>,
+    pub verb: std::borrow::Cow<'a, str>,
+    pub path: String,
+    pub decision: &'static str,
+    /// Why, also for no-opinion answers (`no policy matched`, `exempt principal`).
+    pub why: String,
+    pub policies: Vec<String>,
+    pub policy_count: usize,
+    pub exempt: bool,
+    pub cache_hit: bool,
+    pub generation: u64,
+    pub latency_us: u64,
+    pub evaluation_error: &'a str,
+}
+
+impl<'a> Record<'a> {
+    /// The record of one answer.
+    pub fn new(req: &'a AccessRequest, outcome: &'a Outcome, total: Duration) -> Self {
+        let d = &outcome.decision;
+        let (verb, path) = match &req.attributes {
+            Attributes::Resource(r) => (r.verb.as_str(), crate::entities::resource_path(r)),
+            Attributes::NonResource(n) => (n.verb.as_str(), n.path.clone()),
+        };
+        Record {
+            user: truncate(&req.user, STRING_BYTES),
+            group_count: req.groups.len(),
+            groups: bounded(req.groups.iter().map(String::as_str)),
+            extra_keys: bounded(req.extra.keys().map(String::as_str)),
+            verb: truncate(verb, STRING_BYTES),
+            path: truncate(&path, PATH_BYTES).into_owned(),
+            decision: d.verdict.as_str(),
+            why: d.explanation(),
+            policies: bounded(d.policies.iter().map(String::as_str)),
+            policy_count: d.policies.len(),
+            exempt: d.exempt,
+            cache_hit: outcome.cache_hit,
+            generation: outcome.generation,
+            latency_us: u64::try_from(total.as_micros()).unwrap_or(u64::MAX),
+            evaluation_error: &d.status.evaluation_error,
+        }
+    }
+}
+
+/// Where decision records go.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionLogger {
+    pub level: DecisionLog,
+    /// One JSON object per line (`--log-format json`) instead of a tracing
+    /// event in the text format.
+    pub json: bool,
+}
+
+impl DecisionLogger {
+    /// Logs one answer if the level asks for it.
+    pub fn record(&self, req: &AccessRequest, outcome: &Outcome, total: Duration) {
+        if !self.level.wants(outcome.decision.verdict) {
+            return;
+        }
+        let record = Record::new(req, outcome, total);
+        if self.json {
+            write_json_line(&record);
+        } else {
+            tracing::info!(
+                target: "cedar_authorizer::decision",
+                user = %record.user,
+                groups = %record.groups.join(","),
+                extra_keys = %record.extra_keys.join(","),
+                verb = %record.verb,
+                path = %record.path,
+                decision = record.decision,
+                why = %record.why,
+                policies = %record.policies.join(","),
+                exempt = record.exempt,
+                cache_hit = record.cache_hit,
+                generation = record.generation,
+                latency_us = record.latency_us,
+                evaluation_error = %record.evaluation_error,
+                "decision"
+            );
+        }
+    }
+}
+
+fn write_json_line(record: &Record<'_>) {
+    use std::io::Write;
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        timestamp: String,
+        level: &'static str,
+        target: &'static str,
+        message: &'static str,
+        #[serde(flatten)]
+        record: &'a Record<'a>,
+    }
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let line = Line {
+        timestamp,
+        level: "INFO",
+        target: "cedar_authorizer::decision",
+        message: "decision",
+        record,
+    };
+    let Ok(mut text) = serde_json::to_vec(&line) else {
+        return;
+    };
+    text.push(b'\n');
+    // One write of the whole line, so records never interleave with other
+    // events; a failed write to stderr has nowhere to be reported.
+    let _ = std::io::stderr().lock().write_all(&text);
+}
