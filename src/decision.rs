@@ -75,11 +75,7 @@ pub fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
 }
 
 /// `items` joined by `sep`, at most `shown` of them, then "and N more".
-fn bounded_list(
-    items: impl ExactSizeIterator<Item = String>,
-    shown: usize,
-    sep: &str,
-) -> String {
+fn bounded_list(items: impl ExactSizeIterator<Item = String>, shown: usize, sep: &str) -> String {
     let total = items.len();
     let mut out = items.take(shown).collect::<Vec<_>>().join(sep);
     if total > shown {

@@ -480,10 +480,22 @@ fn invalid_utf8_and_lone_surrogates_in_strings_are_errors() {
 }
 
 #[test]
-fn a_hundred_thousand_groups_and_a_megabyte_username_are_decided() {
+fn a_hundred_thousand_groups_are_refused_naming_the_field() {
     let groups: Vec<String> = (0..100_000).map(|i| format!("g-{i}")).collect();
     let mut sar = a_resource_sar();
     sar["spec"]["groups"] = json!(groups);
+    let e = sar::parse_review(&serde_json::to_vec(&sar).unwrap()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed spec.groups: 100000 entries, more than the 4096 a review may carry"
+    );
+}
+
+#[test]
+fn the_most_groups_allowed_and_a_megabyte_username_are_decided() {
+    let groups: Vec<String> = (0..sar::limits::GROUPS).map(|i| format!("g-{i}")).collect();
+    let mut sar = a_resource_sar();
+    sar["spec"]["groups"] = json!(groups);
     sar["spec"]["user"] = json!("u".repeat(1 << 20));
-    check(&serde_json::to_vec(&sar).unwrap()).unwrap();
+    assert!(check(&serde_json::to_vec(&sar).unwrap()).unwrap());
 }

@@ -77,6 +77,13 @@ pub struct ServeArgs {
     /// Concurrent connections; more wait in the listen backlog.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// Requests handled at once across all connections; more get 429 with
+    /// Retry-After, which the apiserver retries.
+    #[arg(long, default_value_t = 1024)]
+    pub max_in_flight_requests: usize,
+    /// Request body bytes held at once across all requests; more get 429.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub max_in_flight_body_bytes: usize,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace_period: Duration,
@@ -118,6 +125,8 @@ impl ServeArgs {
             header_read_timeout: self.header_read_timeout,
             request_timeout: self.request_timeout,
             max_connections: self.max_connections,
+            max_in_flight_requests: self.max_in_flight_requests,
+            max_in_flight_body_bytes: self.max_in_flight_body_bytes,
             shutdown_grace_period: self.shutdown_grace_period,
             policy_poll_interval: self.policy_poll_interval,
             cert_poll_interval: self.cert_poll_interval,

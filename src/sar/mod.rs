@@ -58,9 +58,33 @@ pub enum SarError {
     /// There is no `spec`.
     #[error("spec is missing")]
     MissingSpec,
+    /// A list is longer than a review can sensibly hold.
+    #[error("malformed {field}: {count} entries, more than the {limit} a review may carry")]
+    TooMany {
+        field: &'static str,
+        count: usize,
+        limit: usize,
+    },
     /// Both or neither of the attribute kinds are set.
     #[error("spec must set exactly one of resourceAttributes and nonResourceAttributes, {0}")]
     Attributes(&'static str),
+}
+
+/// Bounds on the lists a review may carry. Every entry becomes an entity
+/// or attribute value, so a client could otherwise make one request cost
+/// hundreds of megabytes; beyond these the review is refused with a 400
+/// naming the field (real users carry tens of groups, not thousands).
+pub mod limits {
+    /// `spec.groups` (v1beta1 `spec.group`).
+    pub const GROUPS: usize = 4096;
+    /// Keys of `spec.extra`.
+    pub const EXTRA_KEYS: usize = 256;
+    /// Values of all `spec.extra` keys together.
+    pub const EXTRA_VALUES: usize = 4096;
+    /// Requirements of one selector (label or field).
+    pub const SELECTOR_REQUIREMENTS: usize = 256;
+    /// Values of all requirements of one selector together.
+    pub const SELECTOR_VALUES: usize = 4096;
 }
 
 /// A label selector requirement, with the operator already in Kubernetes

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    AccessRequest, ApiVersion, Attributes, FieldRequirement, LabelRequirement,
+    limits, AccessRequest, ApiVersion, Attributes, FieldRequirement, LabelRequirement,
     NonResourceAttributes, ResourceAttributes, SarError,
 };
 
@@ -99,7 +99,76 @@ fn sorted_set(mut values: Vec<String>) -> Vec<String> {
     values
 }
 
+fn at_most(field: &'static str, count: usize, limit: usize) -> Result<(), SarError> {
+    if count > limit {
+        return Err(SarError::TooMany {
+            field,
+            count,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses reviews whose lists exceed [`limits`], before any of their
+/// entries is turned into anything.
+fn check_limits(spec: &authz::SubjectAccessReviewSpec) -> Result<(), SarError> {
+    at_most(
+        "spec.groups",
+        spec.groups.as_ref().map_or(0, Vec::len),
+        limits::GROUPS,
+    )?;
+    if let Some(extra) = &spec.extra {
+        at_most("spec.extra", extra.len(), limits::EXTRA_KEYS)?;
+        at_most(
+            "spec.extra values",
+            extra.values().map(Vec::len).sum(),
+            limits::EXTRA_VALUES,
+        )?;
+    }
+    if let Some(r) = &spec.resource_attributes {
+        let count = |reqs: Option<Vec<usize>>| reqs.map(|v| (v.len(), v.iter().sum::<usize>()));
+        let selectors = [
+            (
+                "spec.resourceAttributes.labelSelector.requirements",
+                count(
+                    r.label_selector
+                        .as_ref()
+                        .and_then(|s| s.requirements.as_ref())
+                        .map(|q| {
+                            q.iter()
+                                .map(|q| q.values.as_ref().map_or(0, Vec::len))
+                                .collect()
+                        }),
+                ),
+            ),
+            (
+                "spec.resourceAttributes.fieldSelector.requirements",
+                count(
+                    r.field_selector
+                        .as_ref()
+                        .and_then(|s| s.requirements.as_ref())
+                        .map(|q| {
+                            q.iter()
+                                .map(|q| q.values.as_ref().map_or(0, Vec::len))
+                                .collect()
+                        }),
+                ),
+            ),
+        ];
+        for (field, counts) in selectors {
+            let Some((requirements, values)) = counts else {
+                continue;
+            };
+            at_most(field, requirements, limits::SELECTOR_REQUIREMENTS)?;
+            at_most(field, values, limits::SELECTOR_VALUES)?;
+        }
+    }
+    Ok(())
+}
+
 fn normalise(spec: authz::SubjectAccessReviewSpec) -> Result<AccessRequest, SarError> {
+    check_limits(&spec)?;
     let attributes = match (spec.resource_attributes, spec.non_resource_attributes) {
         (Some(r), None) => Attributes::Resource(resource_attributes(r)),
         (None, Some(n)) => Attributes::NonResource(NonResourceAttributes {

@@ -1,11 +1,15 @@
-//! A connection that must start talking in time.
+//! A connection that must start talking in time and keep talking.
 //!
 //! hyper's header-read timeout runs only once HTTP/1.1 has the connection,
 //! and HTTP/2 has none; before either, hyper-util reads the first bytes to
 //! tell the protocols apart, with no limit. A client that completes the TLS
-//! handshake and then stays silent would hold a connection slot for good.
-//! [`FirstByteDeadline`] fails the first read with `TimedOut` when no byte
-//! has arrived within the limit; after the first byte it is transparent.
+//! handshake and then stays silent would hold a connection slot for good,
+//! and so would an HTTP/2 client that goes quiet after its first request.
+//! [`FirstByteDeadline`] fails a read with `TimedOut` when no byte has
+//! arrived within the first-byte limit of the handshake, or, after that,
+//! within the idle limit of the last byte read. The apiserver's client
+//! pings its HTTP/2 connections (client-go's health check) well within the
+//! idle limit, so only clients that really went away are closed.
 
 use std::future::Future;
 use std::io;
@@ -16,19 +20,25 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-/// Wraps an I/O stream whose first byte must arrive within a deadline.
+/// Wraps an I/O stream whose reads must not stay silent for too long.
 pub struct FirstByteDeadline<T> {
     inner: T,
-    /// `None` once a byte has arrived.
-    deadline: Option<Pin<Box<Sleep>>>,
+    deadline: Pin<Box<Sleep>>,
+    /// Silence allowed between reads once the first byte has arrived.
+    idle: Duration,
+    /// No byte read yet: the deadline is the first-byte one.
+    first: bool,
 }
 
 impl<T> FirstByteDeadline<T> {
-    /// The first byte must arrive within `limit` from now.
-    pub fn new(inner: T, limit: Duration) -> Self {
+    /// The first byte must arrive within `first_byte` from now; after that,
+    /// every silence must end within `idle`.
+    pub fn new(inner: T, first_byte: Duration, idle: Duration) -> Self {
         FirstByteDeadline {
             inner,
-            deadline: Some(Box::pin(tokio::time::sleep(limit))),
+            deadline: Box::pin(tokio::time::sleep(first_byte)),
+            idle,
+            first: true,
         }
     }
 }
@@ -44,20 +54,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<T> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    this.deadline = None;
+                    this.first = false;
+                    let next = tokio::time::Instant::now() + this.idle;
+                    this.deadline.as_mut().reset(next);
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let expired = this
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                if expired {
+                if this.deadline.as_mut().poll(cx).is_ready() {
                     Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        "no request within --header-read-timeout of the handshake",
+                        if this.first {
+                            "no request within --header-read-timeout of the handshake"
+                        } else {
+                            "connection idle for longer than the idle limit"
+                        },
                     )))
                 } else {
                     Poll::Pending
@@ -102,22 +114,37 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[tokio::test]
-    async fn silence_past_the_deadline_is_an_error_and_talk_is_not() {
-        let (client, server) = tokio::io::duplex(64);
-        let mut silent = FirstByteDeadline::new(server, Duration::from_millis(50));
-        let mut buf = [0u8; 8];
-        let err = silent.read(&mut buf).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        drop(client);
+    const FIRST: Duration = Duration::from_secs(5);
+    const IDLE: Duration = Duration::from_secs(60);
 
+    #[tokio::test(start_paused = true)]
+    async fn silence_after_the_handshake_is_an_error() {
+        let (_client, server) = tokio::io::duplex(64);
+        let mut silent = FirstByteDeadline::new(server, FIRST, IDLE);
+        let started = tokio::time::Instant::now();
+        let err = silent.read(&mut [0u8; 8]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("--header-read-timeout"));
+        assert_eq!(started.elapsed(), FIRST);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn talk_resets_the_deadline_and_idleness_ends_the_connection() {
         let (mut client, server) = tokio::io::duplex(64);
-        let mut talking = FirstByteDeadline::new(server, Duration::from_millis(50));
+        let mut talking = FirstByteDeadline::new(server, FIRST, IDLE);
+        let mut buf = [0u8; 8];
         client.write_all(b"x").await.unwrap();
         assert_eq!(talking.read(&mut buf).await.unwrap(), 1);
-        // After the first byte, waiting longer than the deadline is fine.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        client.write_all(b"y").await.unwrap();
-        assert_eq!(talking.read(&mut buf).await.unwrap(), 1);
+        // Longer than the first-byte limit, shorter than the idle one: fine.
+        for _ in 0..3 {
+            tokio::time::sleep(IDLE - Duration::from_secs(1)).await;
+            client.write_all(b"y").await.unwrap();
+            assert_eq!(talking.read(&mut buf).await.unwrap(), 1);
+        }
+        let quiet_since = tokio::time::Instant::now();
+        let err = talking.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("idle"));
+        assert_eq!(quiet_since.elapsed(), IDLE);
     }
 }

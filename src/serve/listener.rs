@@ -20,8 +20,15 @@ use super::tls;
 /// port scanners and stuck clients cannot hold connection slots.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// HTTP/2 streams one connection may have open at once.
-const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// HTTP/2 streams one connection may have open at once. The apiserver
+/// opens another connection when it needs more (client-go does not insist
+/// on the limit), so this bounds what one connection can make us hold
+/// without limiting throughput.
+const MAX_CONCURRENT_STREAMS: u32 = 64;
+
+/// A connection that has read nothing for this long is closed. client-go
+/// pings idle HTTP/2 connections every 30 s, so the apiserver's stay up.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The limits of the listener.
 #[derive(Clone, Debug)]
@@ -118,7 +125,7 @@ pub(crate) async fn serve(
                     return;
                 }
             }
-            let io = FirstByteDeadline::new(tls, header_read_timeout);
+            let io = FirstByteDeadline::new(tls, header_read_timeout, IDLE_TIMEOUT);
             let conn = builder.serve_connection(TokioIo::new(io), service);
             let _ = watcher.watch(conn.into_owned()).await;
         });

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::engine::{CacheLimits, Engine, Exemptions};
 use crate::policy::{self, SchemaBundle};
@@ -31,6 +31,9 @@ use reload::ReloadConfig;
 use tls::{CertPaths, RotatingResolver};
 
 pub use deadline::FirstByteDeadline;
+
+/// Large requests decided at once on the blocking pool.
+const LARGE_DECISIONS: usize = 2;
 
 /// Everything `serve` needs besides its two sockets.
 #[derive(Clone, Debug)]
@@ -51,6 +54,10 @@ pub struct Config {
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
     pub max_connections: usize,
+    /// Requests handled at once; more get 429.
+    pub max_in_flight_requests: usize,
+    /// Request body bytes held at once; more get 429.
+    pub max_in_flight_body_bytes: usize,
     pub shutdown_grace_period: Duration,
     pub policy_poll_interval: Duration,
     pub cert_poll_interval: Duration,
@@ -157,6 +164,13 @@ pub async fn run(
         decision_log: DecisionLogger {
             level: config.decision_log,
             json: config.json_logs,
+        },
+        budget: webhook::Budget {
+            requests: Arc::new(Semaphore::new(config.max_in_flight_requests.max(1))),
+            body_kib: Arc::new(Semaphore::new(
+                config.max_in_flight_body_bytes.div_ceil(1024).max(1),
+            )),
+            blocking: Arc::new(Semaphore::new(LARGE_DECISIONS)),
         },
     });
     let admin_state = Arc::new(admin::AdminState {

@@ -13,15 +13,36 @@ use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use http_body_util::BodyExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::decision_log::DecisionLogger;
 use super::metrics::Metrics;
 use crate::engine::Engine;
 use crate::sar;
 
-/// Requests bigger than this are decided on the blocking pool, so a
-/// pathological one (100,000 groups) does not stall a runtime worker.
+/// Requests bigger than this are decided on the blocking pool, so a large
+/// one (thousands of groups) does not stall a runtime worker.
 const INLINE_DECISION_BYTES: usize = 64 * 1024;
+
+/// Body bytes are budgeted in units of this size.
+const BUDGET_UNIT: usize = 1024;
+
+/// How long a refused client should wait before retrying (the apiserver
+/// retries 429s with backoff).
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// What the whole server may hold for requests at once. Beyond it a
+/// request gets 429 with `Retry-After` rather than more memory.
+pub(crate) struct Budget {
+    /// One permit per request being handled (`--max-in-flight-requests`).
+    pub requests: Arc<Semaphore>,
+    /// One permit per KiB of request body held (`--max-in-flight-body-bytes`).
+    pub body_kib: Arc<Semaphore>,
+    /// Decisions running on the blocking pool at once. They keep running
+    /// after a 408, so their number is what bounds their cost.
+    pub blocking: Arc<Semaphore>,
+}
 
 /// Shared by every request handler; read-only after start.
 pub(crate) struct AppState {
@@ -30,6 +51,60 @@ pub(crate) struct AppState {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub decision_log: DecisionLogger,
+    pub budget: Budget,
+}
+
+fn too_busy(what: &str) -> Response {
+    let mut r = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many requests in flight ({what}); retry shortly"),
+    );
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    r
+}
+
+/// Why a body was not read.
+enum BodyError {
+    TooLarge,
+    OverBudget,
+    Read(String),
+}
+
+/// Reads the body within the size limit, taking budget permits as it
+/// grows; the permits are held for as long as the body is.
+async fn read_body(
+    state: &AppState,
+    body: Body,
+) -> Result<(Bytes, OwnedSemaphorePermit), BodyError> {
+    let mut body = body;
+    let mut permit = Arc::clone(&state.budget.body_kib)
+        .try_acquire_owned()
+        .map_err(|_| BodyError::OverBudget)?;
+    let mut held_kib = 1usize;
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > state.max_body_bytes {
+            return Err(BodyError::TooLarge);
+        }
+        let want_kib = (buf.len() + data.len()).div_ceil(BUDGET_UNIT).max(1);
+        if want_kib > held_kib {
+            let more = u32::try_from(want_kib - held_kib).map_err(|_| BodyError::TooLarge)?;
+            let extra = Arc::clone(&state.budget.body_kib)
+                .try_acquire_many_owned(more)
+                .map_err(|_| BodyError::OverBudget)?;
+            permit.merge(extra);
+            held_kib = want_kib;
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok((Bytes::from(buf), permit))
 }
 
 pub(crate) fn json_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -64,42 +139,52 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request<Body>) -
 }
 
 async fn authorize_inner(state: Arc<AppState>, request: Request<Body>) -> Response {
-    let body = match axum::body::to_bytes(request.into_body(), state.max_body_bytes).await {
+    let Ok(_in_flight) = Arc::clone(&state.budget.requests).try_acquire_owned() else {
+        state.count_error("too_many_requests");
+        return too_busy("--max-in-flight-requests");
+    };
+    let (body, body_permit) = match read_body(&state, request.into_body()).await {
         Ok(b) => b,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if too_large {
-                state.count_error("too_large");
-                json_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "request body larger than {} bytes (--max-body-bytes)",
-                        state.max_body_bytes
-                    ),
-                )
-            } else {
-                state.count_error("malformed");
-                json_error(
-                    StatusCode::BAD_REQUEST,
-                    format!("reading request body: {e}"),
-                )
-            };
+        Err(BodyError::TooLarge) => {
+            state.count_error("too_large");
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body larger than {} bytes (--max-body-bytes)",
+                    state.max_body_bytes
+                ),
+            );
+        }
+        Err(BodyError::OverBudget) => {
+            state.count_error("too_many_requests");
+            return too_busy("--max-in-flight-body-bytes");
+        }
+        Err(BodyError::Read(e)) => {
+            state.count_error("malformed");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("reading request body: {e}"),
+            );
         }
     };
     let started = Instant::now();
-    let large = body.len() > INLINE_DECISION_BYTES;
+    if body.len() <= INLINE_DECISION_BYTES {
+        return answer(&state, &body, started);
+    }
+    // Waiting for a blocking slot counts against --request-timeout.
+    let Ok(slot) = Arc::clone(&state.budget.blocking).acquire_owned().await else {
+        return too_busy("large decisions");
+    };
     let work = {
         let state = Arc::clone(&state);
-        move || answer(&state, &body, started)
+        move || {
+            let _held = (slot, body_permit);
+            answer(&state, &body, started)
+        }
     };
-    if large {
-        tokio::task::spawn_blocking(work)
-            .await
-            .unwrap_or_else(|_| json_error(StatusCode::BAD_REQUEST, "request could not be decided"))
-    } else {
-        work()
-    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| json_error(StatusCode::BAD_REQUEST, "request could not be decided"))
 }
 
 fn answer(state: &AppState, body: &Bytes, started: Instant) -> Response {
@@ -123,16 +208,31 @@ fn answer(state: &AppState, body: &Bytes, started: Instant) -> Response {
         .into_response()
 }
 
-async fn not_found(State(state): State<Arc<AppState>>) -> Response {
+/// Reads and drops what is left of a request body, up to the body limit
+/// and the request timeout. An HTTP/2 stream answered while its body is
+/// still arriving is reset by hyper when the body is dropped, and some
+/// clients (curl, for one) then report no response at all; reading the
+/// body first lets every client see the answer.
+async fn drain(state: &AppState, body: Body) {
+    let limit = state.max_body_bytes;
+    let _ = tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit)).await;
+}
+
+async fn not_found(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
     state.count_error("not_found");
+    drain(&state, request.into_body()).await;
     json_error(
         StatusCode::NOT_FOUND,
         "not found: POST SubjectAccessReviews to /authorize",
     )
 }
 
-async fn method_not_allowed(State(state): State<Arc<AppState>>) -> Response {
+async fn method_not_allowed(
+    State(state): State<Arc<AppState>>,
+    request: Request<Body>,
+) -> Response {
     state.count_error("method_not_allowed");
+    drain(&state, request.into_body()).await;
     let mut r = json_error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed: use POST",
