@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::server::{client_config, connect, runtime, Pki, Proto, Server};
+use common::server::{client_config, connect, runtime, InProcess, Pki, Proto, Server};
 
 const ALLOW_PODS: &str = r#"@id("allow-pods") permit(principal, action, resource is k8s::Resource) when { resource.resource == "pods" };"#;
 const DENY_PODS: &str = r#"@id("deny-pods") forbid(principal, action, resource is k8s::Resource) when { resource.resource == "pods" };"#;
@@ -240,4 +240,161 @@ fn requests_keep_flowing_across_reloads_without_failures_or_stale_answers() {
         server.metric("cedar_authorizer_policy_reloads_total{result=\"failure\"}"),
         0.0
     );
+}
+
+/// Serve `dir` in process with a slow poll and the given debounce.
+fn serve_in_process(pki: &Pki, dir: &Path, debounce: &str) -> InProcess {
+    let mut args = pki.serve_args();
+    args.extend(
+        [
+            "--policy-poll-interval",
+            "60s",
+            "--reload-debounce",
+            debounce,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    InProcess::start(dir, &args)
+}
+
+fn reloads(server: &InProcess, result: &str) -> f64 {
+    server.metric(&format!(
+        "cedar_authorizer_policy_reloads_total{{result=\"{result}\"}}"
+    ))
+}
+
+/// Polls `f` until it is true or `within` passes.
+fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < within, "{what} not within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_idle_server_with_nested_directories_does_not_reload_itself() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "a/b", "a/b/c", "d"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        std::fs::write(
+            dir.path().join(sub).join("p.cedar"),
+            format!("@id(\"{sub}\") {}", &BASE[11..]),
+        )
+        .unwrap();
+    }
+    let server = serve_in_process(&pki, dir.path(), "50ms");
+    // The watcher sees the reloader's own reads of the subdirectories if it
+    // counts them as changes; over two idle seconds, nothing may happen.
+    std::thread::sleep(Duration::from_secs(2));
+    let attempts =
+        reloads(&server, "unchanged") + reloads(&server, "success") + reloads(&server, "failure");
+    assert_eq!(attempts, 0.0, "an idle server reloaded {attempts} times");
+    // A real change is still seen.
+    std::fs::write(dir.path().join("a/b/new.cedar"), ALLOW_PODS).unwrap();
+    eventually(Duration::from_secs(5), "the new file loaded", || {
+        reloads(&server, "success") == 1.0
+    });
+}
+
+#[test]
+fn a_slow_multi_file_change_is_loaded_once_when_it_is_complete() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let files = ["1.cedar", "2.cedar", "3.cedar"];
+    for (i, f) in files.iter().enumerate() {
+        std::fs::write(
+            dir.path().join(f),
+            format!("@id(\"v1-{i}\") {}", &BASE[11..]),
+        )
+        .unwrap();
+    }
+    let server = serve_in_process(&pki, dir.path(), "400ms");
+    // Three files, 250 ms apart: longer than a leading debounce would wait
+    // for the second, shorter than the quiet time a trailing one needs.
+    for (i, f) in files.iter().enumerate() {
+        std::fs::write(
+            dir.path().join(f),
+            format!("@id(\"v2-{i}\") {}", &BASE[11..]),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eventually(Duration::from_secs(5), "the change loaded", || {
+        reloads(&server, "success") >= 1.0
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        reloads(&server, "success"),
+        1.0,
+        "a half-applied change was loaded"
+    );
+    assert_eq!(server.metric("cedar_authorizer_policy_generation"), 2.0);
+}
+
+#[test]
+fn loops_fifos_and_oversized_files_fail_the_reload_and_the_previous_set_serves() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("allow.cedar"), ALLOW_PODS).unwrap();
+    let server = serve_in_process(&pki, dir.path(), "50ms");
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let still_allowed = || {
+        runtime().block_on(async {
+            let mut conn = connect(server.addr, &config, Proto::H1).await.unwrap();
+            decision(&conn.authorize(&pods()).await["status"]) == "allowed"
+        })
+    };
+    let loop_link = dir.path().join("self");
+    let fifo = dir.path().join("x.cedar");
+    let big = dir.path().join("big.cedar");
+    let mut failures = 0.0;
+    let bad: [(&str, Box<dyn Fn()>, Box<dyn Fn()>); 3] = [
+        (
+            "a symlink loop",
+            Box::new(|| std::os::unix::fs::symlink(".", &loop_link).unwrap()),
+            Box::new(|| std::fs::remove_file(&loop_link).unwrap()),
+        ),
+        (
+            "a FIFO",
+            Box::new(|| {
+                assert!(std::process::Command::new("mkfifo")
+                    .arg(&fifo)
+                    .status()
+                    .unwrap()
+                    .success())
+            }),
+            Box::new(|| std::fs::remove_file(&fifo).unwrap()),
+        ),
+        (
+            "an oversized file",
+            Box::new(|| {
+                std::fs::File::create(&big)
+                    .unwrap()
+                    .set_len(17 << 20)
+                    .unwrap()
+            }),
+            Box::new(|| std::fs::remove_file(&big).unwrap()),
+        ),
+    ];
+    for (what, make, remove) in bad {
+        make();
+        failures += 1.0;
+        eventually(Duration::from_secs(5), what, || {
+            reloads(&server, "failure") >= failures
+        });
+        assert!(
+            still_allowed(),
+            "{what}: the previous set must keep serving"
+        );
+        remove();
+    }
+    // Fixed: the next change loads (the reloader did not hang on the FIFO).
+    std::fs::write(dir.path().join("deny.cedar"), DENY_PODS).unwrap();
+    eventually(Duration::from_secs(5), "the fixed set loaded", || {
+        reloads(&server, "success") >= 1.0
+    });
+    assert!(!still_allowed());
 }

@@ -372,6 +372,39 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
 }
 
 #[test]
+fn a_second_signal_during_the_drain_exits_at_once_with_1() {
+    let pki = Pki::new();
+    let mut args = pki.serve_args();
+    args.extend(["--shutdown-grace-period".to_string(), "60s".to_string()]);
+    let mut server = Server::start(&policies("k8s-basics"), &args);
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let rt = runtime();
+    let _held = rt.block_on(async {
+        use tokio::io::AsyncWriteExt;
+        // Half a request keeps the drain waiting.
+        let mut tls = common::server::tls_stream(server.addr, &config).await;
+        tls.write_all(
+            b"POST /authorize HTTP/1.1\r\nhost: localhost\r\ncontent-length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        tls.flush().await.unwrap();
+        tls
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("TERM");
+    server.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("draining in-flight requests")
+    });
+    let started = std::time::Instant::now();
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "a forced exit is not a clean one");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.wait_for_log(Duration::from_secs(1), |l| l.contains("second signal"));
+}
+
+#[test]
 fn readyz_and_healthz_on_the_admin_listener() {
     let pki = Pki::new();
     let server = InProcess::start(&policies("k8s-basics"), &pki.serve_args());
@@ -497,4 +530,64 @@ fn self_signed_default_is_made_once_and_reused() {
         der,
         "the certificate was not reused"
     );
+}
+
+#[test]
+fn readyz_turns_503_while_a_request_drains_and_the_request_completes() {
+    let pki = Pki::new();
+    let mut args = pki.serve_args();
+    args.extend(["--shutdown-grace-period".to_string(), "20s".to_string()]);
+    let mut server = InProcess::start(&policies("k8s-basics"), &args);
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let body = serde_json::to_vec(&common::server::sar(
+        "alice",
+        &["developers"],
+        "get",
+        "pods",
+        "team-a",
+    ))
+    .unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A raw HTTP/1.1 request whose body is only half sent: in flight.
+        let mut tls = common::server::tls_stream(server.addr, &config).await;
+        let head = format!(
+            "POST /authorize HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(&body[..10]).await.unwrap();
+        tls.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.begin_shutdown();
+        let admin = server.admin;
+        let seen = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok((503, _)) = common::server::try_http_get(admin, "/readyz") {
+                    return true;
+                }
+                if std::time::Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .await
+        .unwrap();
+        assert!(seen, "/readyz never answered 503 during the drain");
+        tls.write_all(&body[10..]).await.unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("\"allowed\"") {
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed without an answer: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.contains("\"allowed\":true"), "{text}");
+    });
+    assert_eq!(server.shutdown(), Ok(()));
 }

@@ -181,10 +181,10 @@ impl Metrics {
         for r in ["hit", "miss"] {
             m.cache_requests.with_label_values(&[r]);
         }
-        for r in ["success", "failure"] {
+        for r in ["success", "failure", "unchanged"] {
             m.policy_reloads.with_label_values(&[r]);
         }
-        for r in ["malformed", "too_large", "timeout"] {
+        for r in ["malformed", "too_large", "timeout", "too_many_requests"] {
             m.request_errors.with_label_values(&[r]);
         }
         #[cfg(target_os = "linux")]

@@ -2,10 +2,19 @@
 //!
 //! Triggers: file-system events (notify, recursive; a ConfigMap's `..data`
 //! swap shows up as events in the watched directory), a periodic digest
-//! poll as a backstop for missed events, and SIGHUP. Bursts of events (an
-//! editor's save, a `git pull`) are debounced into one load. Loads run on
-//! the blocking pool, off the request path; a set that fails to load is
-//! reported with file:line and the previous one keeps serving.
+//! poll as a backstop for missed events, and SIGHUP. Reads are not events:
+//! notify reports the reloader's own opens and reads of the directory, and
+//! counting them would make an idle server reload itself forever. Bursts
+//! of events (an editor's save, a `git pull`) are debounced into one load,
+//! and the debounce is trailing: the load waits until the directory has
+//! been quiet for the debounce time (at most [`MAX_DEBOUNCE_WAIT`]). After
+//! a build the files are read again, and a set whose files moved meanwhile
+//! is built again, so a slow change is not left served half-applied.
+//!
+//! Loads run on the blocking pool, off the request path; a set that fails
+//! to load, or whose build panics, is reported with file:line and counted,
+//! and the previous one keeps serving. When the directory itself is
+//! replaced (deleted and recreated, or a new mount), it is watched again.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +38,12 @@ pub struct ReloadConfig {
     pub debounce: Duration,
 }
 
+/// The longest a burst of events can postpone a load.
+pub const MAX_DEBOUNCE_WAIT: Duration = Duration::from_secs(5);
+
+/// Builds attempted in one reload while the files keep moving.
+const MAX_BUILDS: usize = 3;
+
 /// What one reload attempt did.
 #[derive(Debug)]
 pub enum ReloadResult {
@@ -49,14 +64,35 @@ pub fn reload_now(
     force: bool,
 ) -> ReloadResult {
     let current = engine.snapshot();
-    let result = policy::read_dir(&config.dir).and_then(|files| {
-        if !force && policy::digest(&files) == current.digest {
-            return Ok(None);
+    let mut result = Ok(None);
+    for _ in 0..MAX_BUILDS {
+        result = policy::read_dir(&config.dir).and_then(|files| {
+            if !force && policy::digest(&files) == current.digest {
+                return Ok(None);
+            }
+            Snapshot::build(&files, &config.schema, current.generation + 1).map(Some)
+        });
+        // Built from files that have moved on since: build again from the
+        // files as they are now.
+        let moved = match &result {
+            Ok(Some(built)) => policy::read_dir(&config.dir)
+                .map(|now| policy::digest(&now) != built.digest)
+                .unwrap_or(false),
+            _ => false,
+        };
+        if !moved {
+            break;
         }
-        Snapshot::build(&files, &config.schema, current.generation + 1).map(Some)
-    });
+        tracing::info!(dir = %config.dir.display(), "policy files changed during the build; building again");
+    }
     match result {
-        Ok(None) => ReloadResult::Unchanged,
+        Ok(None) => {
+            metrics
+                .policy_reloads
+                .with_label_values(&["unchanged"])
+                .inc();
+            ReloadResult::Unchanged
+        }
         Ok(Some(snapshot)) => {
             let generation = snapshot.generation;
             let (permits, forbids) = snapshot.effect_counts();
@@ -88,6 +124,23 @@ pub fn reload_now(
     }
 }
 
+/// True for the events that can mean the policy files changed: not reads,
+/// opens or closes after reading (the reloader's own, among others).
+fn is_change(event: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// The identity of the directory itself, to notice it was replaced.
+fn dir_identity(dir: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// Starts watching the policy directory; the returned task runs until
 /// `shutdown` fires. The watch and the SIGHUP handler are in place when this
 /// returns, so no change made after start-up is missed (and a SIGHUP cannot
@@ -100,7 +153,7 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let (tx, events) = mpsc::channel::<()>(1);
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        if res.as_ref().is_ok_and(is_change) {
             // A full channel already holds a pending reload.
             let _ = tx.try_send(());
         }
@@ -149,13 +202,12 @@ async fn run(
     let mut poll = tokio::time::interval(config.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;
+    let mut watched = dir_identity(&config.dir);
     loop {
         let force = tokio::select! {
             _ = shutdown.changed() => return,
             Some(()) = events.recv() => {
-                // Let the burst finish, then take whatever arrived meanwhile.
-                tokio::time::sleep(config.debounce).await;
-                while events.try_recv().is_ok() {}
+                quiet(&mut events, config.debounce).await;
                 false
             }
             _ = poll.tick() => false,
@@ -172,11 +224,39 @@ async fn run(
         };
         let (e, m, c) = (Arc::clone(&engine), Arc::clone(&metrics), config.clone());
         let result = tokio::task::spawn_blocking(move || reload_now(&e, &m, &c, force)).await;
-        if let Ok(ReloadResult::Loaded { .. } | ReloadResult::Failed(_)) = result {
-            // The directory may have been replaced (deleted and recreated,
-            // or moved): watch it again. Watching an already watched
-            // directory is harmless.
+        let replaced = match &result {
+            Ok(ReloadResult::Loaded { .. } | ReloadResult::Failed(_)) => true,
+            Ok(ReloadResult::Unchanged) => false,
+            Err(panic) => {
+                metrics.policy_reloads.with_label_values(&["failure"]).inc();
+                tracing::error!(
+                    error = %panic,
+                    dir = %config.dir.display(),
+                    "building the policy set panicked; the previous set keeps serving"
+                );
+                true
+            }
+        };
+        // The directory may have been replaced (deleted and recreated,
+        // moved, or a new mount with the same contents): watch it again.
+        // Watching an already watched directory is harmless.
+        let now = dir_identity(&config.dir);
+        if replaced || now != watched {
             watch_dir(&mut watcher, &config);
+            watched = now;
+        }
+    }
+}
+
+/// Waits until no event has arrived for `debounce`, or for at most
+/// [`MAX_DEBOUNCE_WAIT`] in all.
+async fn quiet(events: &mut mpsc::Receiver<()>, debounce: Duration) {
+    let give_up = tokio::time::Instant::now() + MAX_DEBOUNCE_WAIT;
+    loop {
+        let until = (tokio::time::Instant::now() + debounce).min(give_up);
+        match tokio::time::timeout_at(until, events.recv()).await {
+            Ok(Some(())) if tokio::time::Instant::now() < give_up => continue,
+            _ => return,
         }
     }
 }

@@ -322,6 +322,13 @@ impl InProcess {
         self.stop()
     }
 
+    /// Starts the shutdown sequence without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     fn stop(&mut self) -> Result<(), String> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -425,6 +432,22 @@ pub struct Conn {
 }
 
 /// Connects over TLS and negotiates `proto` by ALPN.
+/// A raw TLS stream to the webhook speaking HTTP/1.1, for tests that write
+/// requests byte by byte.
+pub async fn tls_stream(
+    addr: SocketAddr,
+    config: &rustls::ClientConfig,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
 pub async fn connect(
     addr: SocketAddr,
     config: &rustls::ClientConfig,
