@@ -802,6 +802,18 @@ fn failure_scenario(failure: Failure, failure_policy: &'static str) {
         )
     };
     let fail_open0 = fail_open(&c);
+    let cedar_denied = |c: &Cluster| {
+        metric_sum(
+            &c.apiserver_metrics(),
+            "apiserver_authorization_decisions_total",
+            &[
+                ("type", "Webhook"),
+                ("name", "cedar"),
+                ("decision", "denied"),
+            ],
+        )
+    };
+    let denied0 = cedar_denied(&c);
 
     let mut hole: Option<(Arc<AtomicBool>, std::thread::JoinHandle<usize>)> = None;
     match failure {
@@ -864,12 +876,19 @@ fn failure_scenario(failure: Failure, failure_policy: &'static str) {
             fail_open(&c) > fail_open0,
             "the apiserver counted failing open"
         );
+        assert_eq!(cedar_denied(&c), denied0, "failing open is not a deny");
     } else {
-        assert!(
-            !carol_pods.ok(),
+        assert_eq!(
+            carol_pods.status(),
+            500,
             "Deny refuses even what RBAC allows: {carol_pods}"
         );
-        assert!(!carol_secrets.ok(), "{carol_secrets}");
+        assert_eq!(carol_secrets.status(), 500, "{carol_secrets}");
+        assert_eq!(fail_open(&c), fail_open0, "Deny never fails open");
+        assert!(
+            cedar_denied(&c) >= denied0 + 4.0,
+            "the apiserver counts each failure as a deny by cedar"
+        );
     }
     if failure != Failure::Killed {
         // Hung: each uncached request waits for the webhook's timeout (1s),

@@ -55,9 +55,9 @@ impl Out {
     /// One line for the closing note: exit code, statuses, time, message.
     pub fn summary(&self) -> String {
         let msg = if self.ok() {
-            self.stdout.trim()
+            self.stdout.trim().to_owned()
         } else {
-            self.stderr.trim()
+            format!("{} {}", self.stdout.trim(), self.stderr.trim())
         };
         let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         let msg: String = msg.chars().take(400).collect();
