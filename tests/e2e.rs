@@ -111,6 +111,11 @@ fn raw_list(resource: &str, ns: &str) -> String {
     format!("/api/v1/namespaces/{ns}/{resource}")
 }
 
+/// `kubectl get --raw` of a core list: exactly one request, no discovery.
+fn raw_get(c: &Cluster, user: &str, resource: &str, ns: &str) -> Out {
+    observe(c, user, &["get", "--raw", &raw_list(resource, ns)])
+}
+
 #[test]
 #[ignore = "needs KUBEBUILDER_ASSETS (kube-apiserver + etcd); scripts/test.sh runs it"]
 fn cedar_permit_without_rbac_allows() {
@@ -780,19 +785,10 @@ fn failure_scenario(failure: Failure, failure_policy: &'static str) {
         },
     );
     c.apply(CAROL_CLUSTER_ADMIN);
-    let get = |ns: &str, what: &str| vec!["get".to_owned(), "--raw".to_owned(), raw_list(what, ns)];
-    let run = |c: &Cluster, user: &str, args: Vec<String>| {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        observe(c, user, &a)
-    };
-    let a: Vec<String> = get("default", "pods");
-    await_ok(
-        &c,
-        "carol",
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    assert!(run(&c, "alice", get("default", "pods")).ok());
-    let forbidden = run(&c, "carol", get("default", "secrets"));
+    let path = raw_list("pods", "default");
+    await_ok(&c, "carol", &["get", "--raw", &path]);
+    assert!(raw_get(&c, "alice", "pods", "default").ok());
+    let forbidden = raw_get(&c, "carol", "secrets", "default");
     assert_forbidden(&forbidden);
     let fail_open = |c: &Cluster| {
         metric_sum(
@@ -845,10 +841,10 @@ fn failure_scenario(failure: Failure, failure_policy: &'static str) {
 
     // Requests the apiserver has not cached (a new namespace).
     let ns = "down";
-    let alice = run(&c, "alice", get(ns, "pods"));
-    let carol_secrets = run(&c, "carol", get(ns, "secrets"));
-    let carol_pods = run(&c, "carol", get(ns, "pods"));
-    let bob = run(&c, "bob", get(ns, "pods"));
+    let alice = raw_get(&c, "alice", "pods", ns);
+    let carol_secrets = raw_get(&c, "carol", "secrets", ns);
+    let carol_pods = raw_get(&c, "carol", "pods", ns);
+    let bob = raw_get(&c, "bob", "pods", ns);
     for (who, out) in [
         ("alice (Cedar-only permit)", &alice),
         ("carol secrets (Cedar forbid, RBAC allows)", &carol_secrets),
@@ -926,7 +922,7 @@ fn failure_scenario(failure: Failure, failure_policy: &'static str) {
         "the webhook to answer again",
         || {
             n += 1;
-            let out = run(&c, "alice", get(&format!("up-{n}"), "pods"));
+            let out = raw_get(&c, "alice", "pods", &format!("up-{n}"));
             out.ok().then_some(out)
         },
         || c.apiserver_tail(),
@@ -936,7 +932,7 @@ fn failure_scenario(failure: Failure, failure_policy: &'static str) {
         restored.elapsed().as_secs_f64(),
         back.status()
     ));
-    let forbidden = run(&c, "carol", get("up-again", "secrets"));
+    let forbidden = raw_get(&c, "carol", "secrets", "up-again");
     assert_forbidden(&forbidden);
     assert!(forbidden.stderr.contains("carol-no-secrets"), "{forbidden}");
 }
