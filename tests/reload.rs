@@ -351,7 +351,8 @@ fn loops_fifos_and_oversized_files_fail_the_reload_and_the_previous_set_serves()
     let fifo = dir.path().join("x.cedar");
     let big = dir.path().join("big.cedar");
     let mut failures = 0.0;
-    let bad: [(&str, Box<dyn Fn()>, Box<dyn Fn()>); 3] = [
+    type Step<'a> = Box<dyn Fn() + 'a>;
+    let bad: [(&str, Step, Step); 3] = [
         (
             "a symlink loop",
             Box::new(|| std::os::unix::fs::symlink(".", &loop_link).unwrap()),

@@ -44,7 +44,7 @@ pub(crate) struct Limits {
 /// open connections for at most the grace period.
 pub(crate) async fn serve(
     listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    tls_config: Arc<tls::LiveConfig>,
     router: Router,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -84,7 +84,7 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let acceptor = tls_config.acceptor();
         let metrics = Arc::clone(&metrics);
         let allowed_cns = Arc::clone(&allowed_cns);
         let service = TowerToHyperService::new(router.clone());

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub evaluation_errors: IntCounter,
     pub exempt: IntCounter,
     pub tls_handshake_failures: IntCounter,
+    pub certificate_expiry: IntGaugeVec,
     pub build_info: IntGaugeVec,
     /// Count decisions per policy id (`--policy-metrics`).
     per_policy: bool,
@@ -162,6 +163,11 @@ impl Metrics {
             tls_handshake_failures: counter(
                 "tls_handshake_failures_total",
                 "Connections closed because the TLS handshake or client check failed.",
+            ),
+            certificate_expiry: gauge_vec(
+                "certificate_expiry_timestamp_seconds",
+                "When the serving certificate and the client CA expire (Unix seconds), by certificate.",
+                &["certificate"],
             ),
             build_info: gauge_vec(
                 "build_info",

@@ -142,8 +142,7 @@ pub async fn run(
         }
     };
     let resolver = Arc::new(RotatingResolver::new(tls::load_certified_key(&cert_paths)?));
-    let tls_config = tls::server_config(Arc::clone(&resolver), config.client_ca.as_deref())?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    let live_tls = Arc::new(tls::LiveConfig::new(resolver, config.client_ca.clone())?);
     let socket_err = |flag| move |source| StartError::Socket { flag, source };
     let webhook_addr = listener
         .local_addr()
@@ -197,10 +196,20 @@ pub async fn run(
         },
         stop_rx.clone(),
     );
+    let expiry: Arc<tls::ExpiryGauge> = {
+        let metrics = Arc::clone(&metrics);
+        Arc::new(move |name: &str, t: i64| {
+            metrics
+                .certificate_expiry
+                .with_label_values(&[name])
+                .set(t)
+        })
+    };
     let cert_watch = tokio::spawn(tls::watch_cert_files(
         cert_paths,
-        resolver,
+        Arc::clone(&live_tls),
         config.cert_poll_interval,
+        expiry,
         stop_rx,
     ));
     tracing::info!(address = %webhook_addr, "webhook listening (TLS, h2 and http/1.1)");
@@ -220,7 +229,7 @@ pub async fn run(
     };
     listener::serve(
         listener,
-        acceptor,
+        live_tls,
         webhook::router(app),
         Arc::clone(&metrics),
         limits,

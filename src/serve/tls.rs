@@ -4,8 +4,11 @@
 //!
 //! The serving key lives behind an `ArcSwap` read by a `ResolvesServerCert`
 //! on every handshake: rotation swaps it whole, connections already open keep
-//! the session they have, new handshakes get the new certificate. A new pair
-//! that does not load is reported and the old one keeps serving.
+//! the session they have, new handshakes get the new certificate. The client
+//! CA is re-read the same way: the whole rustls configuration is rebuilt and
+//! swapped, and each new connection takes the one in force. A new file that
+//! does not load is reported and the old one keeps serving. The expiry of
+//! both is exported as `cedar_authorizer_certificate_expiry_timestamp_seconds`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -83,15 +86,46 @@ pub fn load_certified_key(paths: &CertPaths) -> Result<CertifiedKey, TlsError> {
     Ok(certified)
 }
 
-/// Makes (once) and returns the self-signed default: a CA and a serving
-/// certificate for localhost and 127.0.0.1 under `dir`.
+/// Seconds since the epoch at which a DER certificate expires.
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
+/// The expiry of the first certificate of a PEM file, if it has one.
+pub fn pem_not_after(path: &Path) -> Option<i64> {
+    let first = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
+    not_after(&first)
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A self-signed default that expires sooner than this is made anew.
+const RENEW_BEFORE_SECONDS: i64 = 24 * 3600;
+
+/// Makes (once, and again when it has expired or is about to) and returns
+/// the self-signed default: a CA and a serving certificate for localhost
+/// and 127.0.0.1 under `dir`. The CA's private key is not kept: the server
+/// never signs anything, and a key left on disk could mint certificates
+/// that clients trusting this CA would accept.
 pub fn default_cert(dir: &Path) -> Result<CertPaths, TlsError> {
     let paths = CertPaths {
         cert: dir.join(certs::SERVING_CERT),
         key: dir.join(certs::SERVING_KEY),
     };
     if paths.cert.exists() && paths.key.exists() {
-        return Ok(paths);
+        match pem_not_after(&paths.cert) {
+            Some(t) if t > now_seconds() + RENEW_BEFORE_SECONDS => return Ok(paths),
+            expiry => tracing::warn!(
+                cert = %paths.cert.display(),
+                not_after = ?expiry,
+                "the self-signed default certificate has expired (or is about to, or is unreadable); making a new CA and serving pair: update kubeconfigs that trust the old CA"
+            ),
+        }
     }
     let err = |message: String| TlsError::CertDir {
         path: dir.to_owned(),
@@ -122,9 +156,9 @@ pub fn default_cert(dir: &Path) -> Result<CertPaths, TlsError> {
     .map_err(|e| err(e.to_string()))
     .and_then(|()| {
         // The serving pair last: its presence is what marks the set complete.
+        // The CA key stays behind in the staging directory, which goes.
         for name in [
             certs::CA_CERT,
-            certs::CA_KEY,
             certs::CLIENT_CERT,
             certs::CLIENT_KEY,
             certs::SERVING_KEY,
@@ -219,16 +253,63 @@ pub fn common_name(der: &[u8]) -> Option<String> {
     Some(cn)
 }
 
-/// Re-reads the serving certificate files every `interval` and rotates when
-/// their bytes change. Returns when `shutdown` fires.
+/// The rustls configuration in force, swapped whole when the serving pair
+/// or the client CA changes; each new connection takes the current one.
+pub struct LiveConfig {
+    current: ArcSwap<ServerConfig>,
+    resolver: Arc<RotatingResolver>,
+    client_ca: Option<PathBuf>,
+}
+
+impl LiveConfig {
+    /// Builds the first configuration; errors name the flag at fault.
+    pub fn new(resolver: Arc<RotatingResolver>, client_ca: Option<PathBuf>) -> Result<Self, TlsError> {
+        let config = server_config(Arc::clone(&resolver), client_ca.as_deref())?;
+        Ok(LiveConfig {
+            current: ArcSwap::from_pointee(config),
+            resolver,
+            client_ca,
+        })
+    }
+
+    /// The acceptor for a new connection.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.current.load_full())
+    }
+
+    fn reload_client_ca(&self) -> Result<(), TlsError> {
+        let config = server_config(Arc::clone(&self.resolver), self.client_ca.as_deref())?;
+        self.current.store(Arc::new(config));
+        Ok(())
+    }
+}
+
+/// Reports certificate expiry times (Unix seconds) by certificate name.
+pub type ExpiryGauge = dyn Fn(&str, i64) + Send + Sync;
+
+/// Re-reads the serving certificate files and the client CA every
+/// `interval` and swaps in what changed and loads. Returns when `shutdown`
+/// fires.
 pub async fn watch_cert_files(
     paths: CertPaths,
-    resolver: Arc<RotatingResolver>,
+    live: Arc<LiveConfig>,
     interval: Duration,
+    expiry: Arc<ExpiryGauge>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let read = |p: &CertPaths| (std::fs::read(&p.cert).ok(), std::fs::read(&p.key).ok());
+    let read_ca = |p: &Option<PathBuf>| p.as_ref().and_then(|p| std::fs::read(p).ok());
+    let report = |paths: &CertPaths| {
+        if let Some(t) = pem_not_after(&paths.cert) {
+            expiry("serving", t);
+        }
+        if let Some(t) = live.client_ca.as_deref().and_then(pem_not_after) {
+            expiry("client_ca", t);
+        }
+    };
+    report(&paths);
     let mut last = read(&paths);
+    let mut last_ca = read_ca(&live.client_ca);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -237,20 +318,28 @@ pub async fn watch_cert_files(
             _ = shutdown.changed() => return,
         }
         let now = read(&paths);
-        if now == last {
-            continue;
-        }
-        last = now;
-        match load_certified_key(&paths) {
-            Ok(key) => {
-                resolver.rotate(key);
-                tracing::info!(cert = %paths.cert.display(), "serving certificate rotated");
+        if now != last {
+            last = now;
+            match load_certified_key(&paths) {
+                Ok(key) => {
+                    live.resolver.rotate(key);
+                    tracing::info!(cert = %paths.cert.display(), "serving certificate rotated");
+                }
+                Err(e) => {
+                    // A rotation often writes the two files one after the
+                    // other; the next tick sees the complete pair.
+                    tracing::error!(error = %e, "new serving certificate not loaded; the previous one keeps serving");
+                }
             }
-            Err(e) => {
-                // A rotation often writes the two files one after the
-                // other; the next tick sees the complete pair.
-                tracing::error!(error = %e, "new serving certificate not loaded; the previous one keeps serving");
+        }
+        let now_ca = read_ca(&live.client_ca);
+        if now_ca != last_ca {
+            last_ca = now_ca;
+            match live.reload_client_ca() {
+                Ok(()) => tracing::info!("client CA reloaded; new connections are verified against it"),
+                Err(e) => tracing::error!(error = %e, "new client CA not loaded; the previous one keeps verifying"),
             }
         }
+        report(&paths);
     }
 }
