@@ -513,6 +513,10 @@ fn self_signed_default_is_made_once_and_reused() {
     let first = Server::start(&policies("k8s-basics"), &args);
     let ca = cert_dir.join("ca.pem");
     assert!(ca.exists());
+    assert!(
+        !cert_dir.join("ca-key.pem").exists(),
+        "the server never signs; a CA key left on disk could mint trusted certificates"
+    );
     let der = std::fs::read(cert_dir.join("serving.pem")).unwrap();
     first.wait_for_log(Duration::from_secs(2), |l| {
         l.contains("self-signed") && l.contains("ca.pem")
@@ -590,4 +594,106 @@ fn readyz_turns_503_while_a_request_drains_and_the_request_completes() {
         assert!(text.contains("\"allowed\":true"), "{text}");
     });
     assert_eq!(server.shutdown(), Ok(()));
+}
+
+/// A self-signed pair that expired in 2021, as an old default would be.
+fn expired_pair() -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn an_expired_self_signed_default_is_made_anew_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_dir = dir.path().join("certs");
+    std::fs::create_dir_all(&cert_dir).unwrap();
+    let (cert, key) = expired_pair();
+    std::fs::write(cert_dir.join("serving.pem"), &cert).unwrap();
+    std::fs::write(cert_dir.join("serving-key.pem"), &key).unwrap();
+    let args = vec!["--cert-dir".to_string(), cert_dir.display().to_string()];
+    let server = InProcess::start(&policies("k8s-basics"), &args);
+    let renewed = std::fs::read_to_string(cert_dir.join("serving.pem")).unwrap();
+    assert_ne!(renewed, cert, "the expired certificate was reused");
+    let expiry = server
+        .metric("cedar_authorizer_certificate_expiry_timestamp_seconds{certificate=\"serving\"}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as f64;
+    assert!(
+        expiry > now + 300.0 * 86400.0,
+        "expiry {expiry} is not a year out"
+    );
+    let config = client_config(&cert_dir.join("ca.pem"), None, &[]);
+    runtime().block_on(async {
+        let mut c = connect(server.addr, &config, Proto::H2).await.unwrap();
+        let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+        assert_eq!(c.authorize(&sar).await["status"]["allowed"], true);
+    });
+}
+
+#[test]
+fn a_rotated_client_ca_is_used_for_new_connections_without_restart() {
+    let pki = Pki::new();
+    let client_ca = pki.dir.path().join("client-ca.pem");
+    std::fs::copy(&pki.ca, &client_ca).unwrap();
+    let args: Vec<String> = [
+        "--tls-cert-file",
+        pki.serving_cert.to_str().unwrap(),
+        "--tls-private-key-file",
+        pki.serving_key.to_str().unwrap(),
+        "--client-ca-file",
+        client_ca.to_str().unwrap(),
+        "--cert-poll-interval",
+        "100ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = InProcess::start(&policies("k8s-basics"), &args);
+    let second = cedar_authorizer::certs::Authority::new("second client CA").unwrap();
+    let pair = second.client("system:apiserver").unwrap();
+    let (cert2, key2) = (
+        pki.dir.path().join("c2.pem"),
+        pki.dir.path().join("c2-key.pem"),
+    );
+    std::fs::write(&cert2, &pair.cert).unwrap();
+    std::fs::write(&key2, &pair.key).unwrap();
+    let old = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let new = client_config(&pki.ca, Some((&cert2, &key2)), &[]);
+    let rt = runtime();
+    let sar = common::server::sar("alice", &["developers"], "get", "pods", "team-a");
+    rt.block_on(async {
+        let mut kept = connect(server.addr, &old, Proto::H2).await.unwrap();
+        assert!(common::server::refused(server.addr, &new).await);
+        // Rotate: write aside, rename into place.
+        let staged = pki.dir.path().join("client-ca.pem.new");
+        std::fs::write(&staged, &second.pem.cert).unwrap();
+        std::fs::rename(&staged, &client_ca).unwrap();
+        let started = std::time::Instant::now();
+        while common::server::refused(server.addr, &new).await {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the new client CA was not picked up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            common::server::refused(server.addr, &old).await,
+            "the old CA still verifies new connections"
+        );
+        // A connection made before the rotation keeps working.
+        assert_eq!(kept.authorize(&sar).await["status"]["allowed"], true);
+        let mut c = connect(server.addr, &new, Proto::H2).await.unwrap();
+        assert_eq!(c.authorize(&sar).await["status"]["allowed"], true);
+    });
+    assert!(
+        server.metric(
+            "cedar_authorizer_certificate_expiry_timestamp_seconds{certificate=\"client_ca\"}"
+        ) > 0.0
+    );
 }

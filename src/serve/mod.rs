@@ -199,12 +199,10 @@ pub async fn run(
     let expiry: Arc<tls::ExpiryGauge> = {
         let metrics = Arc::clone(&metrics);
         Arc::new(move |name: &str, t: i64| {
-            metrics
-                .certificate_expiry
-                .with_label_values(&[name])
-                .set(t)
+            metrics.certificate_expiry.with_label_values(&[name]).set(t)
         })
     };
+    tls::report_expiry(&cert_paths, config.client_ca.as_deref(), &*expiry);
     let cert_watch = tokio::spawn(tls::watch_cert_files(
         cert_paths,
         Arc::clone(&live_tls),

@@ -263,7 +263,10 @@ pub struct LiveConfig {
 
 impl LiveConfig {
     /// Builds the first configuration; errors name the flag at fault.
-    pub fn new(resolver: Arc<RotatingResolver>, client_ca: Option<PathBuf>) -> Result<Self, TlsError> {
+    pub fn new(
+        resolver: Arc<RotatingResolver>,
+        client_ca: Option<PathBuf>,
+    ) -> Result<Self, TlsError> {
         let config = server_config(Arc::clone(&resolver), client_ca.as_deref())?;
         Ok(LiveConfig {
             current: ArcSwap::from_pointee(config),
@@ -287,6 +290,16 @@ impl LiveConfig {
 /// Reports certificate expiry times (Unix seconds) by certificate name.
 pub type ExpiryGauge = dyn Fn(&str, i64) + Send + Sync;
 
+/// Reports the expiry of the serving certificate and of the client CA.
+pub fn report_expiry(paths: &CertPaths, client_ca: Option<&Path>, expiry: &ExpiryGauge) {
+    if let Some(t) = pem_not_after(&paths.cert) {
+        expiry("serving", t);
+    }
+    if let Some(t) = client_ca.and_then(pem_not_after) {
+        expiry("client_ca", t);
+    }
+}
+
 /// Re-reads the serving certificate files and the client CA every
 /// `interval` and swaps in what changed and loads. Returns when `shutdown`
 /// fires.
@@ -299,15 +312,7 @@ pub async fn watch_cert_files(
 ) {
     let read = |p: &CertPaths| (std::fs::read(&p.cert).ok(), std::fs::read(&p.key).ok());
     let read_ca = |p: &Option<PathBuf>| p.as_ref().and_then(|p| std::fs::read(p).ok());
-    let report = |paths: &CertPaths| {
-        if let Some(t) = pem_not_after(&paths.cert) {
-            expiry("serving", t);
-        }
-        if let Some(t) = live.client_ca.as_deref().and_then(pem_not_after) {
-            expiry("client_ca", t);
-        }
-    };
-    report(&paths);
+    let report = |paths: &CertPaths| report_expiry(paths, live.client_ca.as_deref(), &*expiry);
     let mut last = read(&paths);
     let mut last_ca = read_ca(&live.client_ca);
     let mut ticker = tokio::time::interval(interval);
@@ -336,8 +341,12 @@ pub async fn watch_cert_files(
         if now_ca != last_ca {
             last_ca = now_ca;
             match live.reload_client_ca() {
-                Ok(()) => tracing::info!("client CA reloaded; new connections are verified against it"),
-                Err(e) => tracing::error!(error = %e, "new client CA not loaded; the previous one keeps verifying"),
+                Ok(()) => {
+                    tracing::info!("client CA reloaded; new connections are verified against it")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "new client CA not loaded; the previous one keeps verifying")
+                }
             }
         }
         report(&paths);
