@@ -4,13 +4,14 @@
 //! [`RawOutcome`] is what Cedar says, before our decision rules
 //! ([`crate::decision`]) turn it into an answer. [`RawOutcome::linear`]
 //! evaluates the whole set and is the reference the index must always
-//! agree with; [`indexed`] evaluates only the index's candidates.
+//! agree with; [`indexed`] evaluates only the index's candidates. The
+//! decision rules that turn the outcome into an answer are
+//! [`crate::decision`]'s, applied by [`crate::engine::evaluate`].
 
 use std::collections::BTreeSet;
 
 use cedar_policy::{Authorizer, Entities, PolicySet, Request};
 
-use crate::decision::Decision;
 use crate::entities::{self, RequestEntities};
 use crate::policy::{PolicyIndex, Snapshot};
 use crate::sar::AccessRequest;
@@ -99,18 +100,4 @@ pub fn build(
         .grouped_actions
         .get(entities::action_name(&req.attributes));
     entities::build(req, action)
-}
-
-/// Evaluates a request against a snapshot, without cache or exemptions.
-pub fn evaluate(snapshot: &Snapshot, req: &AccessRequest) -> Decision {
-    match build(snapshot, req) {
-        Ok(built) => match cedar_request(&built) {
-            Ok(request) => Decision::from_outcome(
-                indexed(&snapshot.index, &request, &built),
-                &snapshot.forbids,
-            ),
-            Err(e) => Decision::unevaluable(e),
-        },
-        Err(e) => Decision::unevaluable(e.to_string()),
-    }
 }

@@ -303,15 +303,7 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
         let config = config.clone();
         async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let mut tls = connector
-                .connect(
-                    rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-                    tcp,
-                )
-                .await
-                .unwrap();
+            let mut tls = common::server::tls_stream(addr, &config).await;
             let body = serde_json::to_vec(&common::server::sar(
                 "alice",
                 &["developers"],

@@ -9,8 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{parse_duration, ExemptArgs, PolicyArgs};
-use crate::serve::decision_log::DecisionLog;
-use crate::serve::{self, StartError};
+use crate::serve::{self, DecisionLog, StartError};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -106,7 +105,7 @@ impl ServeArgs {
         }
         Ok(serve::Config {
             cert: match (&self.tls_cert_file, &self.tls_private_key_file) {
-                (Some(cert), Some(key)) => Some(serve::tls::CertPaths {
+                (Some(cert), Some(key)) => Some(serve::CertPaths {
                     cert: cert.clone(),
                     key: key.clone(),
                 }),

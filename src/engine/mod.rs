@@ -1,5 +1,6 @@
 //! The engine: the live policy set, its decision cache and the exemptions,
-//! around the plain decision path ([`crate::eval::evaluate`]).
+//! around the plain decision path ([`evaluate`]: [`crate::eval`]'s
+//! outcome under [`crate::decision`]'s rules).
 //!
 //! Synchronous code with no server types in it, so the `check` command,
 //! the server, the tests and the benches all answer through
@@ -20,6 +21,20 @@ use crate::sar::AccessRequest;
 
 pub use cache::DecisionCache;
 pub use exemptions::Exemptions;
+
+/// Evaluates a request against a snapshot, without cache or exemptions.
+pub fn evaluate(snapshot: &Snapshot, req: &AccessRequest) -> Decision {
+    match eval::build(snapshot, req) {
+        Ok(built) => match eval::cedar_request(&built) {
+            Ok(request) => Decision::from_outcome(
+                eval::indexed(&snapshot.index, &request, &built),
+                &snapshot.forbids,
+            ),
+            Err(e) => Decision::unevaluable(e),
+        },
+        Err(e) => Decision::unevaluable(e.to_string()),
+    }
+}
 
 /// How a request was answered, for metrics and logs.
 #[derive(Clone, Debug)]
@@ -153,7 +168,7 @@ impl Engine {
         if let Some(hit) = cache.and_then(|c| c.get(req)) {
             return answered(hit, true);
         }
-        let decision = Arc::new(eval::evaluate(&live.snapshot, req));
+        let decision = Arc::new(evaluate(&live.snapshot, req));
         if let Some(c) = cache {
             c.insert(req, &decision);
         }

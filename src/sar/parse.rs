@@ -110,6 +110,15 @@ fn at_most(field: &'static str, count: usize, limit: usize) -> Result<(), SarErr
     Ok(())
 }
 
+/// One selector: how many requirements, and how many values in all.
+fn selector_within_limits(
+    field: &'static str,
+    value_counts: impl ExactSizeIterator<Item = usize>,
+) -> Result<(), SarError> {
+    at_most(field, value_counts.len(), limits::SELECTOR_REQUIREMENTS)?;
+    at_most(field, value_counts.sum(), limits::SELECTOR_VALUES)
+}
+
 /// Refuses reviews whose lists exceed [`limits`], before any of their
 /// entries is turned into anything.
 fn check_limits(spec: &authz::SubjectAccessReviewSpec) -> Result<(), SarError> {
@@ -127,41 +136,26 @@ fn check_limits(spec: &authz::SubjectAccessReviewSpec) -> Result<(), SarError> {
         )?;
     }
     if let Some(r) = &spec.resource_attributes {
-        let count = |reqs: Option<Vec<usize>>| reqs.map(|v| (v.len(), v.iter().sum::<usize>()));
-        let selectors = [
-            (
+        let values = |q: &Option<Vec<String>>| q.as_ref().map_or(0, Vec::len);
+        if let Some(q) = r
+            .label_selector
+            .as_ref()
+            .and_then(|s| s.requirements.as_ref())
+        {
+            selector_within_limits(
                 "spec.resourceAttributes.labelSelector.requirements",
-                count(
-                    r.label_selector
-                        .as_ref()
-                        .and_then(|s| s.requirements.as_ref())
-                        .map(|q| {
-                            q.iter()
-                                .map(|q| q.values.as_ref().map_or(0, Vec::len))
-                                .collect()
-                        }),
-                ),
-            ),
-            (
+                q.iter().map(|q| values(&q.values)),
+            )?;
+        }
+        if let Some(q) = r
+            .field_selector
+            .as_ref()
+            .and_then(|s| s.requirements.as_ref())
+        {
+            selector_within_limits(
                 "spec.resourceAttributes.fieldSelector.requirements",
-                count(
-                    r.field_selector
-                        .as_ref()
-                        .and_then(|s| s.requirements.as_ref())
-                        .map(|q| {
-                            q.iter()
-                                .map(|q| q.values.as_ref().map_or(0, Vec::len))
-                                .collect()
-                        }),
-                ),
-            ),
-        ];
-        for (field, counts) in selectors {
-            let Some((requirements, values)) = counts else {
-                continue;
-            };
-            at_most(field, requirements, limits::SELECTOR_REQUIREMENTS)?;
-            at_most(field, values, limits::SELECTOR_VALUES)?;
+                q.iter().map(|q| values(&q.values)),
+            )?;
         }
     }
     Ok(())
@@ -427,5 +421,56 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["apiVersion"], "authorization.k8s.io/v1beta1");
         assert_eq!(v["status"], serde_json::json!({"allowed": false}));
+    }
+
+    #[test]
+    fn every_list_over_its_bound_is_refused_naming_the_field() {
+        let with = |spec_part: serde_json::Value| {
+            let mut spec = serde_json::json!({"user": "a", "resourceAttributes": {"verb": "list", "resource": "pods"}});
+            for (k, v) in spec_part.as_object().unwrap() {
+                if k == "resourceAttributes" {
+                    for (k2, v2) in v.as_object().unwrap() {
+                        spec["resourceAttributes"][k2] = v2.clone();
+                    }
+                } else {
+                    spec[k] = v.clone();
+                }
+            }
+            parse(
+                serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}),
+            )
+        };
+        let many = |n: usize| (0..n).map(|i| format!("v{i}")).collect::<Vec<_>>();
+        let extra_keys: serde_json::Map<String, serde_json::Value> = many(limits::EXTRA_KEYS + 1)
+            .into_iter()
+            .map(|k| (k, serde_json::json!(["x"])))
+            .collect();
+        let label = |n: usize, values: usize| {
+            serde_json::json!({"resourceAttributes": {"labelSelector": {"requirements":
+                (0..n).map(|i| serde_json::json!({"key": format!("k{i}"), "operator": "In", "values": many(values)})).collect::<Vec<_>>()}}})
+        };
+        let field = serde_json::json!({"resourceAttributes": {"fieldSelector": {"requirements":
+            (0..=limits::SELECTOR_REQUIREMENTS).map(|i| serde_json::json!({"key": format!("f{i}"), "operator": "In", "values": ["x"]})).collect::<Vec<_>>()}}});
+        for (part, field_named) in [
+            (
+                serde_json::json!({"groups": many(limits::GROUPS + 1)}),
+                "spec.groups",
+            ),
+            (serde_json::json!({"extra": extra_keys}), "spec.extra"),
+            (
+                serde_json::json!({"extra": {"k": many(limits::EXTRA_VALUES + 1)}}),
+                "spec.extra values",
+            ),
+            (label(limits::SELECTOR_REQUIREMENTS + 1, 1), "labelSelector"),
+            (label(2, limits::SELECTOR_VALUES / 2 + 1), "labelSelector"),
+            (field, "fieldSelector"),
+        ] {
+            let e = with(part).unwrap_err();
+            assert!(matches!(e, SarError::TooMany { .. }), "{e}");
+            assert!(e.to_string().contains(field_named), "{e}");
+        }
+        // At the bounds, everything is accepted.
+        assert!(with(serde_json::json!({"groups": many(limits::GROUPS)})).is_ok());
+        assert!(with(label(limits::SELECTOR_REQUIREMENTS, 1)).is_ok());
     }
 }

@@ -7,11 +7,11 @@
 
 mod admin;
 mod deadline;
-pub mod decision_log;
+mod decision_log;
 mod listener;
-pub mod metrics;
-pub mod reload;
-pub mod tls;
+mod metrics;
+mod reload;
+mod tls;
 mod webhook;
 
 use std::future::Future;
@@ -25,12 +25,13 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::engine::{CacheLimits, Engine, Exemptions};
 use crate::policy::{self, SchemaBundle};
-use decision_log::{DecisionLog, DecisionLogger};
+use decision_log::DecisionLogger;
 use metrics::Metrics;
 use reload::ReloadConfig;
-use tls::{CertPaths, RotatingResolver};
+use tls::RotatingResolver;
 
-pub use deadline::FirstByteDeadline;
+pub use decision_log::DecisionLog;
+pub use tls::CertPaths;
 
 /// Large requests decided at once on the blocking pool.
 const LARGE_DECISIONS: usize = 2;

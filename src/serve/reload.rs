@@ -50,9 +50,9 @@ pub enum ReloadResult {
     /// The files are as loaded; nothing to do.
     Unchanged,
     /// A new generation is live.
-    Loaded { generation: u64 },
+    Loaded,
     /// The files do not load; the previous set keeps serving.
-    Failed(LoadError),
+    Failed,
 }
 
 /// Loads the directory if it changed and installs the result. Blocking:
@@ -105,7 +105,7 @@ pub fn reload_now(
             metrics.policy_set_installed(&engine.snapshot());
             metrics.policy_reloads.with_label_values(&["success"]).inc();
             tracing::info!(generation, permits, forbids, dir = %config.dir.display(), "policy set loaded");
-            ReloadResult::Loaded { generation }
+            ReloadResult::Loaded
         }
         Err(e) => {
             metrics.policy_reloads.with_label_values(&["failure"]).inc();
@@ -119,7 +119,7 @@ pub fn reload_now(
                 dir = %config.dir.display(),
                 "policy set not loaded; the previous set keeps serving"
             );
-            ReloadResult::Failed(e)
+            ReloadResult::Failed
         }
     }
 }
@@ -225,7 +225,7 @@ async fn run(
         let (e, m, c) = (Arc::clone(&engine), Arc::clone(&metrics), config.clone());
         let result = tokio::task::spawn_blocking(move || reload_now(&e, &m, &c, force)).await;
         let replaced = match &result {
-            Ok(ReloadResult::Loaded { .. } | ReloadResult::Failed(_)) => true,
+            Ok(ReloadResult::Loaded | ReloadResult::Failed) => true,
             Ok(ReloadResult::Unchanged) => false,
             Err(panic) => {
                 metrics.policy_reloads.with_label_values(&["failure"]).inc();
