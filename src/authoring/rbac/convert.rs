@@ -1174,3 +1174,83 @@ fn sanitize_file_stem(s: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn modes(m: &[&str]) -> Modes {
+        Modes::Listed(m.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn guards_render_and_unite() {
+        let constrained = |m: &[&str]| Guard {
+            legacy: false,
+            modes: modes(m),
+        };
+        assert_eq!(Guard::ANY.expr(), Expr::True);
+        assert_eq!(Guard::LEGACY.expr().render(), "!(context has mode)");
+        assert_eq!(
+            constrained(&["b", "a"]).expr().render(),
+            r#"context has mode && ["a", "b"].contains(context.mode)"#
+        );
+        let both = Guard::LEGACY.union(&constrained(&["a"]));
+        assert_eq!(
+            both.expr().render(),
+            r#"!(context has mode) || (context has mode && context.mode == "a")"#
+        );
+        assert_eq!(
+            constrained(&["a"]).union(&constrained(&["b"])),
+            constrained(&["a", "b"])
+        );
+        let any_mode = Guard {
+            legacy: false,
+            modes: Modes::Any,
+        };
+        assert_eq!(any_mode.expr().render(), "context has mode");
+        assert_eq!(Guard::LEGACY.union(&any_mode), Guard::ANY);
+    }
+
+    #[test]
+    fn impersonate_on_modes_with_the_same_verbs_are_listed_together() {
+        let mut on: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (mode, verb) in [
+            ("user-info", "get"),
+            ("user-info", "list"),
+            ("serviceaccount", "get"),
+            ("serviceaccount", "list"),
+            ("arbitrary-node", "get"),
+        ] {
+            on.entry(mode.into()).or_default().insert(verb.into());
+        }
+        assert_eq!(
+            on_condition(&on).render(),
+            r#"context has mode && ((context.mode == "arbitrary-node" && context.verb == "get") || (["serviceaccount", "user-info"].contains(context.mode) && ["get", "list"].contains(context.verb)))"#
+        );
+    }
+
+    #[test]
+    fn impersonation_targets_are_exact_pairs_per_style() {
+        assert_eq!(Style::Legacy.target_group("users"), Some(""));
+        assert_eq!(
+            Style::Legacy.target_group("uids"),
+            Some(AUTHENTICATION_GROUP)
+        );
+        assert_eq!(Style::Legacy.target_group("nodes"), None);
+        for r in [
+            "users",
+            "groups",
+            "serviceaccounts",
+            "uids",
+            "userextras",
+            "nodes",
+        ] {
+            assert_eq!(
+                Style::Constrained.target_group(r),
+                Some(AUTHENTICATION_GROUP)
+            );
+        }
+        assert_eq!(Style::Constrained.target_group("pods"), None);
+    }
+}
