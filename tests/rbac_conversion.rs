@@ -6,15 +6,23 @@
 //! files, and for hand-picked corner cases. It also shows where the Go
 //! proof of concept's own golden outputs disagree with RBAC.
 //!
-//! Impersonation reviews are generated as the apiserver sends them (users,
-//! groups and serviceaccounts in the core group, uids and userextras in
-//! `authentication.k8s.io`): the entity model does not carry the API group of
-//! an impersonation target, so only that shape can be matched exactly.
+//! Impersonation reviews are generated in both styles (legacy `impersonate`,
+//! `impersonate:<mode>`, `impersonate-on:<mode>:<verb>`) and in every API
+//! group, since the entity model maps identity targets by exact group. Two
+//! things the entity model cannot see are held fixed or accounted for: a
+//! review that becomes an identity entity is put into the shape the
+//! apiserver sends (no subresource but userextras' key, no namespace but a
+//! service account's), and a constrained review of users named
+//! `system:node:<n>` is the same Cedar request as one of nodes `<n>`, so
+//! it is expected to decide as RBAC decides the latter (the converter
+//! reports where that differs from RBAC). Verbs no valid policy can match
+//! are reported and expected to grant nothing.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use cedar_authorizer::authoring::rbac::{self, Objects};
@@ -24,6 +32,7 @@ use cedar_authorizer::policy::{PolicyFile, SchemaBundle, Snapshot};
 use cedar_authorizer::sar;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::json;
 
 // ---------------------------------------------------------------------------
@@ -446,6 +455,145 @@ fn disagreements(world: &World, engine: &Engine, reqs: &[Req]) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
+// How a verb reaches Cedar, written out from the entity model ("Action",
+// "Impersonation") rather than taken from the crate.
+
+const AUTHENTICATION: &str = "authentication.k8s.io";
+
+/// The actions the schema declares.
+const SCHEMA_VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "approve",
+    "attest",
+    "bind",
+    "escalate",
+    "impersonate",
+    "impersonate-on",
+    "sign",
+    "use",
+    "head",
+    "options",
+    "post",
+    "put",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VerbKind {
+    /// `impersonate`.
+    Legacy,
+    /// `impersonate:<mode>`, mode non-empty.
+    Constrained,
+    /// `impersonate-on:<mode>:<verb>`, both non-empty.
+    On,
+    /// Anything else, `impersonate:` and `impersonate-on:x` included.
+    Other,
+}
+
+fn verb_kind(verb: &str) -> VerbKind {
+    if verb == "impersonate" {
+        VerbKind::Legacy
+    } else if let Some(rest) = verb.strip_prefix("impersonate-on:") {
+        match rest.split_once(':') {
+            Some((mode, v)) if !mode.is_empty() && !v.is_empty() => VerbKind::On,
+            _ => VerbKind::Other,
+        }
+    } else if verb
+        .strip_prefix("impersonate:")
+        .is_some_and(|m| !m.is_empty())
+    {
+        VerbKind::Constrained
+    } else {
+        VerbKind::Other
+    }
+}
+
+/// Whether a valid policy can match requests with this RBAC verb: `*`, a
+/// declared action (but the bare `impersonate-on`, which reaches its
+/// action without the context the schema gives it), or a well-formed
+/// constrained-impersonation verb.
+fn expressible(verb: &str) -> bool {
+    match verb_kind(verb) {
+        VerbKind::Legacy | VerbKind::Constrained | VerbKind::On => true,
+        VerbKind::Other => {
+            verb == "*" || (verb != "impersonate-on" && SCHEMA_VERBS.contains(&verb))
+        }
+    }
+}
+
+/// Whether a resource review reaches Cedar as the impersonated identity
+/// rather than as a `k8s::Resource`: exactly the entity model's pairs.
+fn identity_target(verb: &str, group: &str, resource: &str) -> bool {
+    match verb_kind(verb) {
+        VerbKind::Legacy => matches!(
+            (group, resource),
+            ("", "users" | "groups" | "serviceaccounts") | (AUTHENTICATION, "uids" | "userextras")
+        ),
+        VerbKind::Constrained => {
+            group == AUTHENTICATION
+                && matches!(
+                    resource,
+                    "users" | "groups" | "serviceaccounts" | "uids" | "userextras" | "nodes"
+                )
+        }
+        VerbKind::On | VerbKind::Other => false,
+    }
+}
+
+/// `system:node:<n>` with `<n>` non-empty and without `:`: the username
+/// of a node.
+fn node_name(username: &str) -> Option<&str> {
+    username
+        .strip_prefix("system:node:")
+        .filter(|n| !n.is_empty() && !n.contains(':'))
+}
+
+/// The review as Cedar sees it: a constrained review of
+/// `authentication.k8s.io` users named `system:node:<n>` is the same Cedar
+/// request as the one of nodes `<n>` (the same `k8s::Node`), and the
+/// converter decides both as RBAC decides the nodes review.
+fn as_cedar_sees_it(req: &Req) -> Req {
+    let mut req = req.clone();
+    if verb_kind(&req.verb) == VerbKind::Constrained {
+        if let Attrs::Resource {
+            group,
+            resource,
+            name,
+            ..
+        } = &mut req.attrs
+        {
+            if group == AUTHENTICATION && resource == "users" {
+                if let Some(n) = node_name(name).map(str::to_owned) {
+                    *resource = "nodes".into();
+                    *name = n;
+                }
+            }
+        }
+    }
+    req
+}
+
+impl World {
+    /// The world with the verbs no valid policy can match left out: what
+    /// the converter can grant (it reports the rest).
+    fn expressible(&self) -> World {
+        let mut world = self.clone();
+        for role in &mut world.roles {
+            for rule in &mut role.rules {
+                rule.verbs.retain(|v| expressible(v));
+            }
+        }
+        world
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Random object sets and reviews, from small pools so that matches are common.
 
 const USERS: &[&str] = &[
@@ -465,29 +613,78 @@ const GROUPS: &[&str] = &[
     "system:serviceaccounts:ns1",
     "system:authenticated",
 ];
-const REQUEST_VERBS: &[&str] = &[
-    "get", "list", "watch", "create", "update", "delete", "patch", "*", "frob", "post", "head",
+/// The constrained-impersonation verbs: the four modes and an unknown one;
+/// `impersonate-on` with modes and verbs; malformed ones, which are custom
+/// verbs.
+const IMPERSONATION_VERBS: &[&str] = &[
+    "impersonate",
+    "impersonate:user-info",
+    "impersonate:serviceaccount",
+    "impersonate:arbitrary-node",
+    "impersonate:associated-node",
+    "impersonate:other",
+    "impersonate-on:user-info:get",
+    "impersonate-on:user-info:list",
+    "impersonate-on:serviceaccount:get",
+    "impersonate-on:arbitrary-node:get",
+    "impersonate-on:other:delete",
+    "impersonate-on:",
+    "impersonate-on:user-info",
+    "impersonate-on::get",
+    "impersonate:",
+    "impersonate-on",
 ];
-const REQUEST_GROUPS: &[&str] = &["", "apps", "authentication.k8s.io", "other"];
+const REQUEST_VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "delete",
+    "patch",
+    "*",
+    "frob",
+    "post",
+    "head",
+    "impersonate",
+    "impersonate:user-info",
+    "impersonate:serviceaccount",
+    "impersonate:arbitrary-node",
+    "impersonate:associated-node",
+    "impersonate:other",
+    "impersonate-on:user-info:get",
+    "impersonate-on:user-info:list",
+    "impersonate-on:serviceaccount:get",
+    "impersonate-on:user-info:delete",
+    "impersonate-on:",
+    "impersonate-on:user-info",
+    "impersonate:",
+    "impersonate-on",
+];
+const REQUEST_GROUPS: &[&str] = &["", "apps", AUTHENTICATION, "other"];
 const REQUEST_RESOURCES: &[&str] = &[
     "pods",
     "deployments",
     "secrets",
     "users",
     "groups",
+    "serviceaccounts",
+    "uids",
+    "userextras",
     "nodes",
     "pods/log",
     "*",
 ];
-const SUBRESOURCES: &[&str] = &["", "", "log", "status", "*"];
+const SUBRESOURCES: &[&str] = &["", "", "log", "status", "*", "k1"];
 const NAMESPACES: &[&str] = &["", "ns1", "ns2"];
-const NAMES: &[&str] = &["", "n1", "n2", "system:node:n1"];
+const NAMES: &[&str] = &["", "n1", "n2", "system:node:n1", "*", "alice", "sa1", "a:b"];
 const PATHS: &[&str] = &[
     "/healthz",
     "/healthz/ready",
     "/api",
     "/apis/apps",
     "/metrics",
+    "/version",
     "/a*b/c",
     "/ab",
 ];
@@ -499,11 +696,25 @@ const RULE_VERBS: &[&str] = &[
     "create",
     "delete",
     "impersonate",
+    "impersonate",
+    "impersonate:user-info",
+    "impersonate:serviceaccount",
+    "impersonate:arbitrary-node",
+    "impersonate:associated-node",
+    "impersonate:other",
+    "impersonate-on:user-info:get",
+    "impersonate-on:user-info:list",
+    "impersonate-on:serviceaccount:get",
+    // Custom verbs (malformed constrained verbs) and the bare
+    // impersonate-on: no valid policy can match them.
+    "impersonate-on:",
+    "impersonate-on",
+    "*",
     "*",
     "post",
     "head",
 ];
-const RULE_GROUPS: &[&str] = &["", "apps", "authentication.k8s.io", "*"];
+const RULE_GROUPS: &[&str] = &["", "apps", AUTHENTICATION, AUTHENTICATION, "*", "other"];
 const RULE_RESOURCES: &[&str] = &[
     "pods",
     "deployments",
@@ -515,6 +726,7 @@ const RULE_RESOURCES: &[&str] = &[
     "uids",
     "userextras",
     "userextras/k1",
+    "users/k1",
     "*/k1",
     "*",
     "pods/log",
@@ -531,8 +743,18 @@ const RULE_NAMES: &[&str] = &[
     "u1",
     "v1",
     "devs",
+    "*",
+    "a:b",
 ];
-const RULE_URLS: &[&str] = &["*", "/healthz", "/healthz/*", "/api*", "/metrics", "/a*b*"];
+const RULE_URLS: &[&str] = &[
+    "*",
+    "/healthz",
+    "/healthz/*",
+    "/api*",
+    "/metrics",
+    "/version",
+    "/a*b*",
+];
 
 fn strings(
     pool: &'static [&'static str],
@@ -545,7 +767,7 @@ fn strings(
 
 fn rule() -> impl Strategy<Value = Rule> {
     (
-        strings(RULE_VERBS, 1..3),
+        strings(RULE_VERBS, 1..4),
         prop_oneof![6 => strings(RULE_GROUPS, 1..3), 1 => strings(RULE_GROUPS, 0..1)],
         prop_oneof![6 => strings(RULE_RESOURCES, 1..4), 2 => strings(RULE_RESOURCES, 0..1)],
         prop_oneof![3 => strings(RULE_NAMES, 0..1), 1 => strings(RULE_NAMES, 1..3)],
@@ -560,6 +782,54 @@ fn rule() -> impl Strategy<Value = Rule> {
                 non_resource_urls,
             },
         )
+}
+
+/// A rule about impersonation: its verbs, the groups the apiserver uses,
+/// the identity resources and names.
+fn impersonation_rule() -> impl Strategy<Value = Rule> {
+    (
+        strings(
+            &[
+                "impersonate",
+                "impersonate:user-info",
+                "impersonate:serviceaccount",
+                "impersonate:arbitrary-node",
+                "impersonate:associated-node",
+                "impersonate:other",
+                "impersonate-on:user-info:get",
+                "*",
+            ],
+            1..3,
+        ),
+        strings(&["", AUTHENTICATION, AUTHENTICATION, "*"], 1..3),
+        strings(
+            &[
+                "users",
+                "nodes",
+                "groups",
+                "serviceaccounts",
+                "uids",
+                "userextras/k1",
+                "*",
+            ],
+            1..3,
+        ),
+        prop_oneof![
+            2 => strings(RULE_NAMES, 0..1),
+            1 => strings(&["n1", "system:node:n1", "*", "alice", "sa1"], 1..3)
+        ],
+    )
+        .prop_map(|(verbs, api_groups, resources, resource_names)| Rule {
+            verbs,
+            api_groups,
+            resources,
+            resource_names,
+            non_resource_urls: Vec::new(),
+        })
+}
+
+fn rules(size: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Rule>> {
+    prop::collection::vec(prop_oneof![3 => rule(), 1 => impersonation_rule()], size)
 }
 
 fn subject() -> impl Strategy<Value = Subject> {
@@ -596,14 +866,8 @@ fn subject() -> impl Strategy<Value = Subject> {
 }
 
 fn world() -> impl Strategy<Value = World> {
-    let cluster_roles = prop::collection::vec(prop::collection::vec(rule(), 1..4), 1..3);
-    let roles = prop::collection::vec(
-        (
-            select(&["ns1", "ns2"][..]),
-            prop::collection::vec(rule(), 1..3),
-        ),
-        0..3,
-    );
+    let cluster_roles = prop::collection::vec(rules(1..4), 1..3);
+    let roles = prop::collection::vec((select(&["ns1", "ns2"][..]), rules(1..3)), 0..3);
     let bindings = prop::collection::vec(
         (
             select(&[None, Some("ns1"), Some("ns2")][..]),
@@ -658,49 +922,56 @@ fn principal() -> impl Strategy<Value = (String, Vec<String>)> {
         .prop_map(|(u, g)| (u.to_owned(), g.into_iter().map(str::to_owned).collect()))
 }
 
-/// Impersonation reviews in the shape the apiserver sends.
-fn impersonation() -> impl Strategy<Value = Attrs> {
-    let attrs = |group: &str, resource: &str, sub: &str, ns: &str, name: &str| Attrs::Resource {
-        group: group.into(),
-        version: "v1".into(),
-        resource: resource.into(),
-        subresource: sub.into(),
-        namespace: ns.into(),
-        name: name.into(),
-    };
-    prop_oneof![
+/// Impersonation reviews, legacy and constrained, for the identity
+/// resources in the groups the apiserver uses, another group, and the
+/// core group, with names the identities take (`system:node:n1`, `*` for
+/// associated nodes, service-account usernames).
+fn impersonation() -> impl Strategy<Value = (String, Attrs)> {
+    (
+        select(IMPERSONATION_VERBS),
+        prop_oneof![3 => Just(""), 4 => Just(AUTHENTICATION), 1 => Just("other")],
+        select(
+            &[
+                "users",
+                "groups",
+                "serviceaccounts",
+                "uids",
+                "userextras",
+                "nodes",
+                "pods",
+            ][..],
+        ),
+        select(&["", "", "k1", "k2"][..]),
+        select(&["", "ns1", "ns2"][..]),
         select(
             &[
                 "alice",
                 "n1",
                 "system:node:n1",
                 "system:serviceaccount:ns1:sa1",
-                "u1"
-            ][..]
-        )
-        .prop_map(move |n| attrs("", "users", "", "", n)),
-        select(&["devs", "ops", "system:masters"][..])
-            .prop_map(move |n| attrs("", "groups", "", "", n)),
-        (
-            select(&["ns1", "ns2"][..]),
-            select(&["sa1", "sa2", "n1"][..])
-        )
-            .prop_map(move |(ns, n)| attrs("", "serviceaccounts", "", ns, n)),
-        select(&["u1", "u2"][..]).prop_map(move |n| attrs(
-            "authentication.k8s.io",
-            "uids",
-            "",
-            "",
-            n
-        )),
-        (select(&["k1", "k2"][..]), select(&["v1", "v2", ""][..])).prop_map(move |(k, v)| attrs(
-            "authentication.k8s.io",
-            "userextras",
-            k,
-            "",
-            v
-        )),
-    ]
+                "sa1",
+                "u1",
+                "v1",
+                "devs",
+                "system:masters",
+                "*",
+                "",
+            ][..],
+        ),
+    )
+        .prop_map(|(verb, group, resource, sub, ns, name)| {
+            (
+                verb.to_owned(),
+                Attrs::Resource {
+                    group: group.into(),
+                    version: "v1".into(),
+                    resource: resource.into(),
+                    subresource: sub.into(),
+                    namespace: ns.into(),
+                    name: name.into(),
+                },
+            )
+        })
 }
 
 fn request() -> impl Strategy<Value = Req> {
@@ -728,24 +999,9 @@ fn request() -> impl Strategy<Value = Req> {
         });
     let non_resource = (select(REQUEST_VERBS), select(PATHS))
         .prop_map(|(verb, path)| (verb.to_owned(), Attrs::NonResource { path: path.into() }));
-    let impersonate = prop_oneof![
-        impersonation().prop_map(|a| ("impersonate".to_owned(), a)),
-        // Impersonating other resources stays a plain k8s::Resource.
-        (select(&["pods", "nodes"][..]), select(NAMES)).prop_map(|(r, n)| (
-            "impersonate".to_owned(),
-            Attrs::Resource {
-                group: String::new(),
-                version: "v1".into(),
-                resource: r.into(),
-                subresource: String::new(),
-                namespace: "ns1".into(),
-                name: n.into()
-            }
-        )),
-    ];
     (
         principal(),
-        prop_oneof![6 => resource, 2 => non_resource, 3 => impersonate],
+        prop_oneof![6 => resource, 2 => non_resource, 4 => impersonation()],
     )
         .prop_map(|((user, groups), (verb, attrs))| Req {
             user,
@@ -755,13 +1011,11 @@ fn request() -> impl Strategy<Value = Req> {
         })
 }
 
-const TARGETS: [&str; 5] = ["users", "groups", "serviceaccounts", "uids", "userextras"];
-
-/// Puts an impersonation review into the shape the apiserver sends.
+/// Puts a review that reaches Cedar as an impersonated identity into the
+/// shape the apiserver sends: no subresource but the extra key of
+/// userextras, no namespace but a service account's. The identity entities
+/// carry neither, so other shapes cannot be told apart.
 fn canonical(mut req: Req) -> Req {
-    if req.verb != "impersonate" {
-        return req;
-    }
     if let Attrs::Resource {
         group,
         resource,
@@ -770,26 +1024,13 @@ fn canonical(mut req: Req) -> Req {
         ..
     } = &mut req.attrs
     {
-        if !TARGETS.contains(&resource.as_str()) {
-            return req;
-        }
-        let authentication = resource == "uids" || resource == "userextras";
-        *group = if authentication {
-            "authentication.k8s.io".into()
-        } else {
-            String::new()
-        };
-        if resource == "serviceaccounts" {
-            if namespace.is_empty() {
-                *namespace = "ns1".into();
+        if identity_target(&req.verb, group, resource) {
+            if resource != "serviceaccounts" {
+                namespace.clear();
             }
-        } else {
-            namespace.clear();
-        }
-        if resource != "userextras" {
-            subresource.clear();
-        } else if subresource.is_empty() {
-            *subresource = "k1".into();
+            if resource != "userextras" {
+                subresource.clear();
+            }
         }
     }
     req
@@ -907,45 +1148,160 @@ fn aimed(world: &World, seed: u64) -> Option<Req> {
     }
     if let Attrs::Resource {
         group,
+        resource,
         subresource,
         namespace,
         name,
         ..
     } = &mut req.attrs
     {
-        match rng.next() % 12 {
+        match rng.next() % 14 {
             0 => *group = pick_str(&mut rng, REQUEST_GROUPS),
             1 => *subresource = pick_str(&mut rng, SUBRESOURCES),
             2 => *namespace = pick_str(&mut rng, NAMESPACES),
             3 => *name = pick_str(&mut rng, NAMES),
             _ => {}
         }
+        // Half the time, a node as a user named like it, or a user as a
+        // node: the one pair the entity model cannot tell apart.
+        if verb_kind(&req.verb) == VerbKind::Constrained && rng.next().is_multiple_of(2) {
+            match (resource.as_str(), node_name(name).map(str::to_owned)) {
+                ("users", Some(n)) => {
+                    *resource = "nodes".into();
+                    *name = n;
+                }
+                ("users", None) | ("nodes", _) => {
+                    *resource = "users".into();
+                    *name = format!("system:node:{name}");
+                }
+                _ => {}
+            }
+        }
     }
     Some(canonical(req))
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, failure_persistence: None, ..ProptestConfig::default() })]
+/// Totals over every world of the property test.
+#[derive(Default)]
+struct Tally {
+    worlds: AtomicUsize,
+    reviews: AtomicUsize,
+    /// Reviews RBAC allows.
+    rbac_allowed: AtomicUsize,
+    /// Reviews the converted policies allow, by verb kind.
+    allowed_by_kind: [AtomicUsize; 4],
+    /// Reviews where RBAC and the converted policies differ for a reason
+    /// the converter reported: a verb no policy can match...
+    unmatchable_verb: AtomicUsize,
+    /// ... or a constrained users review named like a node.
+    node_named_user: AtomicUsize,
+}
 
-    #[test]
-    fn converted_policies_decide_as_rbac(
-        world in world(),
-        as_list in any::<bool>(),
-        random in prop::collection::vec(request(), 24),
-        seeds in prop::collection::vec(any::<u64>(), 40),
-    ) {
-        let schema = schema();
+/// Checks one world: every review decides as RBAC would, but for what the
+/// converter reports it cannot express, and each of those is reported.
+fn check_world(
+    tally: &Tally,
+    world: &World,
+    as_list: bool,
+    reqs: &[Req],
+) -> Result<(), TestCaseError> {
+    let schema = schema();
+    let yaml = world.to_yaml(as_list);
+    let (text, problems) = convert(&yaml, &schema);
+    let engine = engine(snapshot(&text, &schema));
+    let exact = world.expressible();
+    let all_problems = problems.join("\n");
+    let mut wrong = Vec::new();
+    for r in reqs {
+        let rbac = world.rbac_allows(r);
+        let want = exact.rbac_allows(&as_cedar_sees_it(r));
+        let got = cedar_allows(&engine, r);
+        if got != want {
+            wrong.push(format!("rbac={rbac} expected={want} cedar={got}: {r:?}"));
+        }
+        if rbac != exact.rbac_allows(r) {
+            let needle = format!("verb {:?}", r.verb);
+            prop_assert!(
+                all_problems.contains(&needle),
+                "RBAC allows {r:?} through a verb no policy can match, unreported:\n{all_problems}"
+            );
+            tally.unmatchable_verb.fetch_add(1, Ordering::Relaxed);
+        }
+        if exact.rbac_allows(r) != want {
+            prop_assert!(
+                all_problems.contains("users named system:node:<n>"),
+                "a constrained review of a user named like a node differs, unreported: {r:?}\n{all_problems}"
+            );
+            tally.node_named_user.fetch_add(1, Ordering::Relaxed);
+        }
+        if rbac {
+            tally.rbac_allowed.fetch_add(1, Ordering::Relaxed);
+        }
+        if got {
+            tally.allowed_by_kind[verb_kind(&r.verb) as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    tally.worlds.fetch_add(1, Ordering::Relaxed);
+    tally.reviews.fetch_add(reqs.len(), Ordering::Relaxed);
+    prop_assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}\nRBAC:\n{yaml}\nCedar:\n{text}\nProblems:\n{all_problems}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    Ok(())
+}
+
+#[test]
+fn converted_policies_decide_as_rbac() {
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let tally = Tally::default();
+    let strategy = (
+        world(),
+        any::<bool>(),
+        prop::collection::vec(request(), 40),
+        prop::collection::vec(any::<u64>(), 60),
+    );
+    let result = runner.run(&strategy, |(world, as_list, random, seeds)| {
         let reqs: Vec<Req> = random
             .into_iter()
             .map(canonical)
             .chain(seeds.into_iter().filter_map(|s| aimed(&world, s)))
             .collect();
-        let yaml = world.to_yaml(as_list);
-        let (text, _problems) = convert(&yaml, &schema);
-        let engine = engine(snapshot(&text, &schema));
-        let wrong = disagreements(&world, &engine, &reqs);
-        prop_assert!(wrong.is_empty(), "{} disagreements:\n{}\nRBAC:\n{yaml}\nCedar:\n{text}", wrong.len(), wrong.join("\n"));
+        check_world(&tally, &world, as_list, &reqs)
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
+    let n = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+    let by_kind = tally.allowed_by_kind.each_ref().map(n);
+    println!(
+        "{} worlds x {} reviews: {} allowed by RBAC; allowed by Cedar: {} legacy impersonate, \
+         {} impersonate:<mode>, {} impersonate-on, {} other verbs; differing from RBAC as \
+         reported: {} for verbs no policy can match, {} for users named like nodes",
+        n(&tally.worlds),
+        n(&tally.reviews),
+        n(&tally.rbac_allowed),
+        by_kind[VerbKind::Legacy as usize],
+        by_kind[VerbKind::Constrained as usize],
+        by_kind[VerbKind::On as usize],
+        by_kind[VerbKind::Other as usize],
+        n(&tally.unmatchable_verb),
+        n(&tally.node_named_user),
+    );
+    // Every kind of verb must be reached, or agreement means little; and
+    // so must the reported differences, or their checks mean nothing.
+    for (kind, count) in by_kind.iter().enumerate() {
+        assert!(
+            *count > 50,
+            "only {count} allowed reviews of verb kind {kind}"
+        );
+    }
+    assert!(n(&tally.unmatchable_verb) > 0 && n(&tally.node_named_user) > 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -1013,7 +1369,15 @@ fn reviews_for(world: &World, n: usize) -> Vec<Req> {
         }
     }
     let verbs = set(
-        &["get", "list", "*", "frob", "impersonate"],
+        &[
+            "get",
+            "list",
+            "*",
+            "frob",
+            "impersonate",
+            "impersonate:user-info",
+            "impersonate-on:user-info:get",
+        ],
         rules.iter().flat_map(|r| r.verbs.clone()).collect(),
     );
     let api_groups = set(
@@ -1068,50 +1432,63 @@ fn reviews_for(world: &World, n: usize) -> Vec<Req> {
                 path: rng.pick(&paths).to_owned(),
             },
             1 => {
-                // Impersonation as the apiserver sends it.
+                // Impersonation, legacy and constrained, mostly as the
+                // apiserver sends it, sometimes in another group.
                 let name = rng.pick(&names).to_owned();
-                let (group, resource, sub, ns) = match rng.pick(
-                    &["users", "groups", "serviceaccounts", "uids", "userextras"].map(String::from),
-                ) {
-                    "users" => ("", "users", String::new(), String::new()),
-                    "groups" => ("", "groups", String::new(), String::new()),
-                    "serviceaccounts" => (
-                        "",
-                        "serviceaccounts",
-                        String::new(),
-                        rng.pick(&namespaces).to_owned(),
-                    ),
-                    "uids" => (
-                        "authentication.k8s.io",
-                        "uids",
-                        String::new(),
-                        String::new(),
-                    ),
-                    _ => (
-                        "authentication.k8s.io",
-                        "userextras",
-                        rng.pick(&subresources).to_owned(),
-                        String::new(),
-                    ),
+                let verb = rng
+                    .pick(
+                        &[
+                            "impersonate",
+                            "impersonate",
+                            "impersonate:user-info",
+                            "impersonate:serviceaccount",
+                            "impersonate:arbitrary-node",
+                            "impersonate-on:user-info:get",
+                        ]
+                        .map(String::from),
+                    )
+                    .to_owned();
+                let resource = rng
+                    .pick(
+                        &[
+                            "users",
+                            "groups",
+                            "serviceaccounts",
+                            "uids",
+                            "userextras",
+                            "nodes",
+                        ]
+                        .map(String::from),
+                    )
+                    .to_owned();
+                let group = match rng.next() % 4 {
+                    0 => "other",
+                    _ if verb_kind(&verb) != VerbKind::Legacy => AUTHENTICATION,
+                    _ if matches!(resource.as_str(), "uids" | "userextras") => AUTHENTICATION,
+                    _ => "",
                 };
-                let sub = if resource == "userextras" && sub.is_empty() {
-                    "k".into()
-                } else {
-                    sub
+                let sub = match resource.as_str() {
+                    "userextras" => match rng.pick(&subresources) {
+                        "" => "k".to_owned(),
+                        s => s.to_owned(),
+                    },
+                    _ => String::new(),
                 };
-                let ns = if resource == "serviceaccounts" && ns.is_empty() {
-                    "default".into()
-                } else {
-                    ns
+                let ns = match resource.as_str() {
+                    "serviceaccounts" => match rng.pick(&namespaces) {
+                        "" => "default".to_owned(),
+                        s => s.to_owned(),
+                    },
+                    _ => String::new(),
                 };
                 out.push(Req {
                     user,
                     groups,
-                    verb: "impersonate".into(),
+                    verb,
                     attrs: Attrs::Resource {
                         group: group.into(),
                         version: "v1".into(),
-                        resource: resource.into(),
+                        resource,
                         subresource: sub,
                         namespace: ns,
                         name,
@@ -1121,15 +1498,13 @@ fn reviews_for(world: &World, n: usize) -> Vec<Req> {
             }
             _ => {
                 let resource = rng.pick(&resources).to_owned();
+                let group = rng.pick(&api_groups).to_owned();
                 // Those would be impersonation targets: generated above.
-                let verb_is_impersonate = verb == "impersonate"
-                    && ["users", "groups", "serviceaccounts", "uids", "userextras"]
-                        .contains(&resource.as_str());
-                if verb_is_impersonate {
+                if identity_target(&verb, &group, &resource) {
                     continue;
                 }
                 Attrs::Resource {
-                    group: rng.pick(&api_groups).to_owned(),
+                    group,
                     version: "v1".into(),
                     resource,
                     subresource: rng.pick(&subresources).to_owned(),
@@ -1660,4 +2035,493 @@ fn role_binding_grants_impersonation_of_service_accounts_in_its_namespace_only()
     check(y, imp("serviceaccounts", "other", "deployer"), false);
     // Users are cluster-scoped: a RoleBinding never grants them.
     check(y, imp("users", "", "alice"), false);
+}
+
+// ---------------------------------------------------------------------------
+// Constrained impersonation (KEP-5284) and `*` across both styles.
+
+/// An impersonation review by `u`; `at` is [group, resource, subresource,
+/// namespace, name].
+fn imp(verb: &str, at: [&str; 5]) -> Req {
+    resource_req("u", &[], verb, at)
+}
+
+const AUTHN: &str = "authentication.k8s.io";
+
+#[test]
+fn user_info_grant_allows_kubectl_as_checks_and_not_the_legacy_one() {
+    let y = cluster_role(
+        "[{verbs: ['impersonate:user-info'], apiGroups: [authentication.k8s.io], resources: [users, groups, uids, userextras/scopes]}]",
+    );
+    // What the apiserver asks for `kubectl --as=alice --as-group=devs`.
+    check(
+        &y,
+        imp("impersonate:user-info", [AUTHN, "users", "", "", "alice"]),
+        true,
+    );
+    check(
+        &y,
+        imp("impersonate:user-info", [AUTHN, "groups", "", "", "devs"]),
+        true,
+    );
+    check(
+        &y,
+        imp("impersonate:user-info", [AUTHN, "uids", "", "", "1234"]),
+        true,
+    );
+    check(
+        &y,
+        imp(
+            "impersonate:user-info",
+            [AUTHN, "userextras", "scopes", "", "view"],
+        ),
+        true,
+    );
+    check(
+        &y,
+        imp(
+            "impersonate:user-info",
+            [AUTHN, "userextras", "other", "", "view"],
+        ),
+        false,
+    );
+    // ... and its fallback to legacy impersonation, which this rule does
+    // not grant, in the core group or its own.
+    check(
+        &y,
+        imp("impersonate", ["", "users", "", "", "alice"]),
+        false,
+    );
+    check(
+        &y,
+        imp("impersonate", [AUTHN, "users", "", "", "alice"]),
+        false,
+    );
+    check(
+        &y,
+        imp("impersonate", [AUTHN, "uids", "", "", "1234"]),
+        false,
+    );
+    // Another mode, another group, or a service account: no.
+    check(
+        &y,
+        imp(
+            "impersonate:serviceaccount",
+            [AUTHN, "users", "", "", "alice"],
+        ),
+        false,
+    );
+    check(
+        &y,
+        imp("impersonate:user-info", ["", "users", "", "", "alice"]),
+        false,
+    );
+    check(
+        &y,
+        imp(
+            "impersonate:user-info",
+            [AUTHN, "serviceaccounts", "", "ns1", "sa1"],
+        ),
+        false,
+    );
+    // Nor the action itself.
+    check(
+        &y,
+        imp("impersonate-on:user-info:list", ["", "pods", "", "ns1", ""]),
+        false,
+    );
+}
+
+#[test]
+fn legacy_grants_do_not_allow_constrained_checks() {
+    let y = cluster_role(
+        "[{verbs: [impersonate], apiGroups: ['', authentication.k8s.io], resources: [users, groups, serviceaccounts, uids, userextras/k]}]",
+    );
+    for (legacy, constrained) in [
+        (
+            ["", "users", "", "", "alice"],
+            [AUTHN, "users", "", "", "alice"],
+        ),
+        (
+            ["", "users", "", "", "system:node:n1"],
+            [AUTHN, "nodes", "", "", "n1"],
+        ),
+        (
+            ["", "groups", "", "", "devs"],
+            [AUTHN, "groups", "", "", "devs"],
+        ),
+        (
+            ["", "serviceaccounts", "", "ns1", "sa1"],
+            [AUTHN, "serviceaccounts", "", "ns1", "sa1"],
+        ),
+        (
+            [AUTHN, "uids", "", "", "1234"],
+            [AUTHN, "uids", "", "", "1234"],
+        ),
+        (
+            [AUTHN, "userextras", "k", "", "v"],
+            [AUTHN, "userextras", "k", "", "v"],
+        ),
+    ] {
+        check(&y, imp("impersonate", legacy), true);
+        for mode in ["user-info", "serviceaccount", "arbitrary-node", "other"] {
+            check(&y, imp(&format!("impersonate:{mode}"), constrained), false);
+        }
+    }
+    // A legacy check on authentication.k8s.io users is a plain resource,
+    // which the rule's groups and resources do grant.
+    check(
+        &y,
+        imp("impersonate", [AUTHN, "users", "", "", "alice"]),
+        true,
+    );
+}
+
+#[test]
+fn star_verbs_keep_each_style_in_its_own_api_groups() {
+    let core = cluster_role(
+        "[{verbs: ['*'], apiGroups: [''], resources: [users, groups, serviceaccounts, nodes]}]",
+    );
+    check(
+        &core,
+        imp("impersonate", ["", "users", "", "", "alice"]),
+        true,
+    );
+    check(
+        &core,
+        imp("impersonate", ["", "groups", "", "", "devs"]),
+        true,
+    );
+    check(
+        &core,
+        imp("impersonate:user-info", [AUTHN, "users", "", "", "alice"]),
+        false,
+    );
+    check(
+        &core,
+        imp("impersonate:user-info", [AUTHN, "groups", "", "", "devs"]),
+        false,
+    );
+    check(
+        &core,
+        imp(
+            "impersonate:serviceaccount",
+            [AUTHN, "serviceaccounts", "", "ns1", "sa1"],
+        ),
+        false,
+    );
+    check(
+        &core,
+        imp("impersonate:arbitrary-node", [AUTHN, "nodes", "", "", "n1"]),
+        false,
+    );
+    // In the core group a constrained check is an ordinary resource; so is
+    // impersonate-on, and a custom verb.
+    check(
+        &core,
+        imp("impersonate:user-info", ["", "users", "", "", "alice"]),
+        true,
+    );
+    check(
+        &core,
+        imp(
+            "impersonate-on:user-info:get",
+            ["", "users", "", "", "alice"],
+        ),
+        true,
+    );
+    check(
+        &core,
+        imp("impersonate-on:", ["", "nodes", "", "", "n1"]),
+        true,
+    );
+    check(&core, imp("get", ["", "users", "", "", "alice"]), true);
+
+    let authn = cluster_role(
+        "[{verbs: ['*'], apiGroups: [authentication.k8s.io], resources: [users, nodes, uids]}]",
+    );
+    for mode in ["user-info", "arbitrary-node", "other"] {
+        let verb = format!("impersonate:{mode}");
+        check(&authn, imp(&verb, [AUTHN, "users", "", "", "alice"]), true);
+        check(&authn, imp(&verb, [AUTHN, "nodes", "", "", "n1"]), true);
+        check(&authn, imp(&verb, [AUTHN, "uids", "", "", "1234"]), true);
+        check(&authn, imp(&verb, [AUTHN, "groups", "", "", "devs"]), false);
+    }
+    check(
+        &authn,
+        imp("impersonate", ["", "users", "", "", "alice"]),
+        false,
+    );
+    check(
+        &authn,
+        imp("impersonate", [AUTHN, "uids", "", "", "1234"]),
+        true,
+    );
+    check(
+        &authn,
+        imp("impersonate", [AUTHN, "users", "", "", "alice"]),
+        true,
+    );
+}
+
+#[test]
+fn impersonate_on_grants_its_modes_and_verbs_only() {
+    let y = cluster_role(
+        "[{verbs: ['impersonate-on:user-info:list', 'impersonate-on:user-info:get', 'impersonate-on:serviceaccount:get'], apiGroups: [''], resources: [pods]}, {verbs: ['impersonate-on:user-info:get'], nonResourceURLs: [/version, '/api*']}]",
+    );
+    let pods = ["", "pods", "", "ns1", ""];
+    check(&y, imp("impersonate-on:user-info:list", pods), true);
+    check(&y, imp("impersonate-on:user-info:get", pods), true);
+    check(&y, imp("impersonate-on:serviceaccount:get", pods), true);
+    check(&y, imp("impersonate-on:serviceaccount:list", pods), false);
+    check(&y, imp("impersonate-on:user-info:delete", pods), false);
+    check(&y, imp("impersonate-on:arbitrary-node:get", pods), false);
+    check(&y, imp("list", pods), false);
+    check(
+        &y,
+        imp(
+            "impersonate-on:user-info:list",
+            ["", "secrets", "", "ns1", ""],
+        ),
+        false,
+    );
+    // The bare verb reaches the action with an empty context: no match,
+    // and no evaluation error (`check` asserts there is none).
+    check(&y, imp("impersonate-on", pods), false);
+    // Identity resources are ordinary resources under impersonate-on.
+    check(
+        &y,
+        imp(
+            "impersonate-on:user-info:get",
+            [AUTHN, "users", "", "", "alice"],
+        ),
+        false,
+    );
+    let url = |verb: &str, path: &str| Req {
+        user: "u".into(),
+        groups: vec![],
+        verb: verb.into(),
+        attrs: Attrs::NonResource { path: path.into() },
+    };
+    // kubectl's discovery.
+    check(&y, url("impersonate-on:user-info:get", "/version"), true);
+    check(&y, url("impersonate-on:user-info:get", "/apis/apps"), true);
+    check(&y, url("impersonate-on:user-info:get", "/healthz"), false);
+    check(&y, url("impersonate-on:user-info:post", "/version"), false);
+    check(&y, url("get", "/version"), false);
+}
+
+#[test]
+fn node_modes_grant_nodes_by_name() {
+    let y = cluster_role(
+        "[{verbs: ['impersonate:arbitrary-node'], apiGroups: [authentication.k8s.io], resources: [nodes], resourceNames: [n1]}, {verbs: ['impersonate:associated-node'], apiGroups: [authentication.k8s.io], resources: [nodes], resourceNames: ['*']}]",
+    );
+    check(
+        &y,
+        imp("impersonate:arbitrary-node", [AUTHN, "nodes", "", "", "n1"]),
+        true,
+    );
+    check(
+        &y,
+        imp("impersonate:arbitrary-node", [AUTHN, "nodes", "", "", "n2"]),
+        false,
+    );
+    check(
+        &y,
+        imp("impersonate:associated-node", [AUTHN, "nodes", "", "", "*"]),
+        true,
+    );
+    check(
+        &y,
+        imp(
+            "impersonate:associated-node",
+            [AUTHN, "nodes", "", "", "n1"],
+        ),
+        false,
+    );
+    check(
+        &y,
+        imp("impersonate:user-info", [AUTHN, "nodes", "", "", "n1"]),
+        false,
+    );
+    check(
+        &y,
+        imp("impersonate", ["", "users", "", "", "system:node:n1"]),
+        false,
+    );
+    // A node impersonating itself: one entity stands for both, the
+    // principal's.
+    let own = "metadata: {name: b}\nroleRef: {kind: ClusterRole, name: r}\nsubjects: [{kind: User, name: 'system:node:n1'}]\n---\nmetadata: {name: r}\nrules: [{verbs: ['impersonate:associated-node', 'impersonate:arbitrary-node'], apiGroups: [authentication.k8s.io], resources: [nodes], resourceNames: [n1]}]\n";
+    let as_node = |verb: &str, name: &str| {
+        resource_req("system:node:n1", &[], verb, [AUTHN, "nodes", "", "", name])
+    };
+    check(own, as_node("impersonate:arbitrary-node", "n1"), true);
+    check(own, as_node("impersonate:associated-node", "n1"), true);
+    check(own, as_node("impersonate:arbitrary-node", "n2"), false);
+}
+
+#[test]
+fn constrained_users_named_like_nodes_are_decided_as_nodes_and_reported() {
+    let schema = schema();
+    let decide = |yaml: &str, req: &Req| {
+        let (text, problems) = convert(yaml, &schema);
+        (
+            cedar_allows(&engine(snapshot(&text, &schema)), req),
+            problems.join("\n"),
+        )
+    };
+    let node_as_user = imp(
+        "impersonate:user-info",
+        [AUTHN, "users", "", "", "system:node:n1"],
+    );
+    // The users grant covers the name in RBAC, but the review reaches Cedar
+    // as the node n1, which the rule does not grant: not matched.
+    let users = cluster_role(
+        "[{verbs: ['impersonate:user-info'], apiGroups: [authentication.k8s.io], resources: [users]}]",
+    );
+    assert!(world_of(&users).rbac_allows(&node_as_user));
+    let (allowed, problems) = decide(&users, &node_as_user);
+    assert!(!allowed);
+    assert!(
+        problems.contains("users named system:node:<n>"),
+        "{problems}"
+    );
+    // The nodes grant does not cover the name in RBAC, yet it is the same
+    // Cedar request as the nodes review it does grant.
+    let nodes = cluster_role(
+        "[{verbs: ['impersonate:user-info'], apiGroups: [authentication.k8s.io], resources: [nodes]}]",
+    );
+    assert!(!world_of(&nodes).rbac_allows(&node_as_user));
+    let (allowed, problems) = decide(&nodes, &node_as_user);
+    assert!(allowed);
+    assert!(
+        problems.contains("users named system:node:<n>"),
+        "{problems}"
+    );
+    // Granting both alike is exact, and not reported.
+    let both = cluster_role(
+        "[{verbs: ['impersonate:user-info'], apiGroups: [authentication.k8s.io], resources: [users, nodes], resourceNames: ['system:node:n1', n1]}]",
+    );
+    check(&both, node_as_user.clone(), true);
+    check(
+        &both,
+        imp("impersonate:user-info", [AUTHN, "nodes", "", "", "n1"]),
+        true,
+    );
+    let (_, problems) = convert(&both, &schema);
+    assert!(
+        !problems.join("\n").contains("system:node:<n>"),
+        "{problems:?}"
+    );
+    // Legacy users named like nodes are exact: there are no legacy nodes.
+    let legacy = cluster_role("[{verbs: [impersonate], apiGroups: [''], resources: [users]}]");
+    check(
+        &legacy,
+        imp("impersonate", ["", "users", "", "", "system:node:n1"]),
+        true,
+    );
+    let (_, problems) = convert(&legacy, &schema);
+    assert!(
+        !problems.join("\n").contains("system:node:<n>"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn verbs_no_policy_can_match_are_reported_and_grant_nothing() {
+    let schema = schema();
+    let y = cluster_role(
+        "[{verbs: ['impersonate-on:', 'impersonate-on:user-info', 'impersonate:', impersonate-on, frob], apiGroups: [''], resources: [pods]}]",
+    );
+    let (text, problems) = convert(&y, &schema);
+    let problems = problems.join("\n");
+    for verb in [
+        "impersonate-on:",
+        "impersonate-on:user-info",
+        "impersonate:",
+        "impersonate-on",
+        "frob",
+    ] {
+        assert!(
+            problems.contains(&format!("verb {verb:?}")),
+            "{verb} in:\n{problems}"
+        );
+        let req = imp(verb, ["", "pods", "", "ns1", ""]);
+        assert!(world_of(&y).rbac_allows(&req));
+        let engine = engine(snapshot(&text, &schema));
+        assert!(!cedar_allows(&engine, &req), "{verb}:\n{text}");
+    }
+    assert!(text.trim().is_empty(), "{text}");
+    // `*` covers them, as the unconstrained action.
+    let star = cluster_role("[{verbs: ['*'], apiGroups: [''], resources: [pods]}]");
+    for verb in [
+        "impersonate-on:",
+        "impersonate-on:user-info",
+        "impersonate:",
+        "impersonate-on",
+    ] {
+        check(&star, imp(verb, ["", "pods", "", "ns1", ""]), true);
+    }
+}
+
+#[test]
+fn rules_mixing_kinds_of_verbs_give_one_policy_per_action() {
+    let schema = schema();
+    let y = cluster_role(
+        "[{verbs: [get, impersonate, 'impersonate:user-info', 'impersonate-on:user-info:get'], apiGroups: ['', authentication.k8s.io], resources: [users]}, {verbs: ['impersonate:user-info'], apiGroups: [authentication.k8s.io], resources: [users]}]",
+    );
+    let (text, _) = convert(&y, &schema);
+    let ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("@id(\"")?.strip_suffix("\")"))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "crb/b/rule-0",
+            "crb/b/rule-0-impersonate",
+            "crb/b/rule-0-impersonate-on",
+            "crb/b/rule-1"
+        ]
+    );
+    // The output validates without warnings.
+    let snap = snapshot(&text, &schema);
+    assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+    for (req, expected) in [
+        (imp("get", [AUTHN, "users", "", "", "alice"]), true),
+        (imp("impersonate", ["", "users", "", "", "alice"]), true),
+        (imp("impersonate", [AUTHN, "users", "", "", "alice"]), true),
+        (
+            imp("impersonate:user-info", [AUTHN, "users", "", "", "alice"]),
+            true,
+        ),
+        (
+            imp("impersonate:user-info", ["", "users", "", "", "alice"]),
+            true,
+        ),
+        (
+            imp(
+                "impersonate:serviceaccount",
+                [AUTHN, "users", "", "", "alice"],
+            ),
+            false,
+        ),
+        (
+            imp(
+                "impersonate-on:user-info:get",
+                ["", "users", "", "", "alice"],
+            ),
+            true,
+        ),
+        (
+            imp(
+                "impersonate-on:user-info:list",
+                ["", "users", "", "", "alice"],
+            ),
+            false,
+        ),
+        (imp("list", ["", "users", "", "", "alice"]), false),
+    ] {
+        check(&y, req, expected);
+    }
 }
