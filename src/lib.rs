@@ -14,7 +14,7 @@
 //! | [`entities`] | an access request to Cedar principal, action, resource and entities |
 //! | [`sar`] | SubjectAccessReview in and out, the normalised [`sar::AccessRequest`] |
 //! | [`authoring`] | the author's toolkit behind `test`, `fmt` and `convert-rbac` |
-//! | [`certs`], [`walk`] | certificate generation; the one directory walker |
+//! | [`certs`], [`walk`], [`yaml`] | certificate generation; the one directory walker; the one YAML reader |
 //!
 //! The decision path is plain synchronous code: [`sar::parse_review`] reads
 //! a review, [`engine::Engine::decide`] answers it, and
@@ -32,3 +32,4 @@ pub mod policy;
 pub mod sar;
 pub mod serve;
 pub(crate) mod walk;
+pub mod yaml;

@@ -86,7 +86,7 @@ fn certs_kubeconfig_serve_and_kubectl_end_to_end() {
     )
     .unwrap();
     let text = std::fs::read_to_string(&good).unwrap();
-    let parsed: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let parsed: serde_json::Value = cedar_authorizer::yaml::from_str(&text).unwrap();
     assert!(Path::new(
         parsed["users"][0]["user"]["client-certificate"]
             .as_str()

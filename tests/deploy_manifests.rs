@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use cedar_authorizer::yaml;
+use serde_json::Value;
 
 fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -39,42 +40,10 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Splits a YAML stream into its documents. A `---` or `...` marker at the start
-/// of a line always ends a document in YAML, even inside a block scalar, so a
-/// line-based split is exact; it keeps this test to `serde_yaml::from_str`,
-/// which accepts one document at a time.
-fn yaml_documents(text: &str) -> Vec<String> {
-    let mut docs = vec![String::new()];
-    for line in text.lines() {
-        let is_marker =
-            line == "---" || line.starts_with("--- ") || line == "..." || line.starts_with("... ");
-        if is_marker {
-            docs.push(String::new());
-            if let Some(rest) = line.strip_prefix("--- ") {
-                docs.last_mut().expect("a document").push_str(rest);
-                docs.last_mut().expect("a document").push('\n');
-            }
-        } else {
-            let doc = docs.last_mut().expect("a document");
-            doc.push_str(line);
-            doc.push('\n');
-        }
-    }
-    docs.retain(|d| {
-        d.lines()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-    });
-    docs
-}
-
+/// The documents of a YAML stream, empty ones left out.
 fn parse_yaml_stream(text: &str) -> Result<Vec<Value>, String> {
-    yaml_documents(text)
-        .iter()
-        .enumerate()
-        .map(|(i, doc)| {
-            serde_yaml::from_str::<Value>(doc).map_err(|e| format!("document {}: {e}", i + 1))
-        })
-        .collect()
+    let docs = yaml::documents(text).map_err(|e| e.to_string())?;
+    Ok(docs.into_iter().map(|d| d.value).collect())
 }
 
 fn load_yaml(relative: &str) -> Value {
@@ -93,18 +62,14 @@ fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 fn seq_at<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key)
-        .and_then(Value::as_sequence)
+        .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
 
 fn keys_of(v: &Value) -> Vec<String> {
-    v.as_mapping()
-        .map(|m| {
-            m.keys()
-                .map(|k| k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned))
-                .collect()
-        })
+    v.as_object()
+        .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
 }
 
@@ -545,7 +510,7 @@ fn config_with_webhook(webhook_yaml: &str) -> Value {
          - type: Webhook\n  name: cedar\n  webhook:\n{indented}\
          - type: RBAC\n  name: rbac\n"
     );
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("test fixture: {e}\n{text}"))
+    yaml::from_str(&text).unwrap_or_else(|e| panic!("test fixture: {e}\n{text}"))
 }
 
 const GOOD_WEBHOOK: &str = "timeout: 3s
@@ -770,7 +735,7 @@ fn validator_rejects_bad_chains() {
         let text = format!(
             "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\nauthorizers:\n{authorizers}"
         );
-        authorization_config_errors(&serde_yaml::from_str(&text).expect("fixture"))
+        authorization_config_errors(&yaml::from_str(&text).expect("fixture"))
     };
     let webhook: String = GOOD_WEBHOOK.lines().map(|l| format!("    {l}\n")).collect();
     let hook = format!("- type: Webhook\n  name: cedar\n  webhook:\n{webhook}");
@@ -1225,7 +1190,7 @@ fn kind_config_hands_the_authorization_config_to_the_apiserver() {
     let patches: Vec<Value> = seq_at(&config, "kubeadmConfigPatches")
         .iter()
         .filter_map(Value::as_str)
-        .map(|p| serde_yaml::from_str(p).expect("kubeadm patch parses"))
+        .map(|p| yaml::from_str(p).expect("kubeadm patch parses"))
         .collect();
     let cluster_config = patches
         .iter()

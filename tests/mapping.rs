@@ -709,9 +709,9 @@ fn the_go_proof_of_concept_demo_policies_validate_against_our_schema() {
         .join("../shared/anchors/cedar-access-control-for-k8s/demo-authorization-policy.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut files = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        let v = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap();
-        if let Some(content) = v["spec"]["content"].as_str() {
+    let docs = cedar_authorizer::yaml::documents::<serde_json::Value>(&text).unwrap();
+    for (i, doc) in docs.iter().enumerate() {
+        if let Some(content) = doc.value["spec"]["content"].as_str() {
             files.push((format!("demo-{i}.cedar"), content.to_owned()));
         }
     }

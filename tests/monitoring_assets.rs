@@ -10,8 +10,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+use cedar_authorizer::yaml;
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+// What the YAML files are read into; the same type as `Json`.
+use serde_json::Value as Yaml;
 
 fn read(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
@@ -581,12 +583,12 @@ fn dashboard_panels_are_well_formed() {
 
 fn alert_rules() -> Vec<Yaml> {
     let doc: Yaml =
-        serde_yaml::from_str(&read("deploy/monitoring/alerts.yaml")).expect("alerts.yaml is YAML");
+        yaml::from_str(&read("deploy/monitoring/alerts.yaml")).expect("alerts.yaml is YAML");
     // A plain rules file has `groups` at the top; a PrometheusRule under `spec`.
     let groups = doc
         .get("groups")
         .or_else(|| doc.get("spec").and_then(|s| s.get("groups")))
-        .and_then(Yaml::as_sequence)
+        .and_then(Yaml::as_array)
         .expect("groups");
     assert!(!groups.is_empty(), "no rule groups");
     let mut rules = Vec::new();
@@ -598,7 +600,7 @@ fn alert_rules() -> Vec<Yaml> {
         rules.extend(
             group
                 .get("rules")
-                .and_then(Yaml::as_sequence)
+                .and_then(Yaml::as_array)
                 .cloned()
                 .unwrap_or_default(),
         );

@@ -282,12 +282,12 @@ impl World {
             }));
         }
         if as_list {
-            serde_yaml::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": items}))
+            serde_saphyr::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": items}))
                 .unwrap()
         } else {
             items
                 .iter()
-                .map(|i| serde_yaml::to_string(i).unwrap())
+                .map(|i| serde_saphyr::to_string(i).unwrap())
                 .collect::<Vec<_>>()
                 .join("---\n")
         }
@@ -296,10 +296,9 @@ impl World {
     /// Reads the golden inputs: documents without `kind`, a binding told by
     /// its `roleRef`, a role by its `rules`.
     fn from_golden_yaml(text: &str) -> World {
-        use serde::Deserialize;
-        let strings = |v: &serde_yaml::Value, key: &str| -> Vec<String> {
+        let strings = |v: &serde_json::Value, key: &str| -> Vec<String> {
             v.get(key)
-                .and_then(|l| l.as_sequence())
+                .and_then(|l| l.as_array())
                 .map(|l| {
                     l.iter()
                         .map(|s| s.as_str().unwrap_or("").to_owned())
@@ -307,19 +306,19 @@ impl World {
                 })
                 .unwrap_or_default()
         };
-        let string = |v: &serde_yaml::Value, key: &str| -> String {
+        let string = |v: &serde_json::Value, key: &str| -> String {
             v.get(key).and_then(|s| s.as_str()).unwrap_or("").to_owned()
         };
         let mut world = World::default();
-        for doc in serde_yaml::Deserializer::from_str(text) {
-            let v = serde_yaml::Value::deserialize(doc).unwrap();
+        for doc in cedar_authorizer::yaml::documents::<serde_json::Value>(text).unwrap() {
+            let v = doc.value;
             let meta = v.get("metadata").cloned().unwrap_or_default();
             let name = string(&meta, "name");
             let namespace = Some(string(&meta, "namespace")).filter(|n| !n.is_empty());
             if let Some(role_ref) = v.get("roleRef") {
                 let subjects = v
                     .get("subjects")
-                    .and_then(|s| s.as_sequence())
+                    .and_then(|s| s.as_array())
                     .map(|l| {
                         l.iter()
                             .map(|s| Subject {
@@ -340,7 +339,7 @@ impl World {
             } else {
                 let rules = v
                     .get("rules")
-                    .and_then(|r| r.as_sequence())
+                    .and_then(|r| r.as_array())
                     .map(|l| {
                         l.iter()
                             .map(|r| Rule {

@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::json;
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use serde_saphyr::Spanned;
 
 use crate::decision::Verdict;
 use crate::sar::{self, AccessRequest};
+use crate::yaml;
 
 /// Why a test file could not be used at all.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,8 @@ struct FileSpec {
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<String>,
-    cases: Vec<serde_yaml::Value>,
+    /// Each case with the line it starts on.
+    cases: Vec<Spanned<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -225,14 +226,14 @@ fn parse_expect(s: &str) -> Result<Verdict, String> {
 }
 
 fn case_body(
-    value: serde_yaml::Value,
+    value: serde_json::Value,
 ) -> (Option<String>, Result<(AccessRequest, Expectation), String>) {
     // Read the name first, so even a malformed case is reported by name.
     let raw_name = value
         .get("name")
-        .and_then(serde_yaml::Value::as_str)
+        .and_then(serde_json::Value::as_str)
         .map(str::to_owned);
-    let spec: CaseSpec = match serde_yaml::from_value(value) {
+    let spec: CaseSpec = match serde_json::from_value(value) {
         Ok(spec) => spec,
         Err(e) => return (raw_name, Err(e.to_string())),
     };
@@ -255,65 +256,6 @@ fn case_body(
     (Some(spec.name), body)
 }
 
-/// Records the line of every item of the top-level `cases` sequence.
-#[derive(Default)]
-struct CaseLines {
-    /// Open containers: (is a mapping, number of child nodes so far).
-    stack: Vec<(bool, usize)>,
-    /// The top-level key being read is `cases`.
-    cases_key: bool,
-    /// Depth of the `cases` sequence while inside it.
-    cases_depth: Option<usize>,
-    lines: Vec<usize>,
-}
-
-impl MarkedEventReceiver for CaseLines {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        let container = match &ev {
-            Event::Scalar(..) | Event::Alias(_) => None,
-            Event::MappingStart(..) => Some(true),
-            Event::SequenceStart(..) => Some(false),
-            Event::MappingEnd | Event::SequenceEnd => {
-                if self.cases_depth == Some(self.stack.len()) {
-                    self.cases_depth = None;
-                }
-                self.stack.pop();
-                return;
-            }
-            _ => return,
-        };
-        let depth = self.stack.len();
-        if self.cases_depth == Some(depth) {
-            self.lines.push(mark.line());
-        }
-        if let Some((is_map, count)) = self.stack.last_mut() {
-            // In the top-level mapping, even children are keys.
-            if depth == 1 && *is_map {
-                if *count % 2 == 0 {
-                    self.cases_key = matches!(&ev, Event::Scalar(v, ..) if v == "cases");
-                } else if self.cases_key && container == Some(false) {
-                    self.cases_depth = Some(2);
-                }
-            }
-            *count += 1;
-        }
-        if let Some(is_map) = container {
-            self.stack.push((is_map, 0));
-        }
-    }
-}
-
-/// Line of each item of the top-level `cases` list (empty if the text is
-/// not YAML: serde_yaml reports that with its own position).
-fn case_lines(text: &str) -> Vec<usize> {
-    let mut recv = CaseLines::default();
-    let mut parser = Parser::new_from_str(text);
-    if parser.load(&mut recv, false).is_err() {
-        return Vec::new();
-    }
-    recv.lines
-}
-
 /// Parses a test file's text. Malformed cases are kept (with the reason)
 /// so they can be reported at their line; a malformed file is an error.
 pub fn parse(path: &Path, text: &str) -> Result<TestFile, TestFileError> {
@@ -322,23 +264,23 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, TestFileError> {
         line,
         message,
     };
-    let spec: FileSpec = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line());
+    let spec: FileSpec = yaml::from_str(text).map_err(|e| {
+        let line = e.line().unwrap_or(1);
         invalid(line, format!("not a policy test file: {e}"))
     })?;
     if spec.cases.is_empty() {
         return Err(invalid(1, "`cases` is empty".into()));
     }
-    let lines = case_lines(text);
     let cases = spec
         .cases
         .into_iter()
         .enumerate()
-        .map(|(i, value)| {
-            let (name, body) = case_body(value);
+        .map(|(i, case)| {
+            let line = yaml::line_of(&case);
+            let (name, body) = case_body(case.value);
             Case {
                 name: name.unwrap_or_else(|| format!("#{}", i + 1)),
-                line: lines.get(i).copied().unwrap_or(1),
+                line,
                 body,
             }
         })
@@ -361,6 +303,17 @@ pub fn read(path: &Path) -> Result<TestFile, TestFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line of each item of the top-level `cases` list, as [`parse`]
+    /// finds them, for a text that need not be a valid test file.
+    fn case_lines(text: &str) -> Vec<usize> {
+        #[derive(Deserialize)]
+        struct Lines {
+            cases: Vec<Spanned<serde_json::Value>>,
+        }
+        let lines: Lines = yaml::from_str(text).unwrap();
+        lines.cases.iter().map(yaml::line_of).collect()
+    }
 
     #[test]
     fn case_lines_follow_block_and_flow_items() {

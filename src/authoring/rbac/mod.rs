@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::yaml;
+
 pub use convert::{convert, declared_verbs, Conversion, ConvertedBinding};
 
 /// Why an input file could not be read at all.
@@ -159,7 +161,7 @@ struct RawObject {
     #[serde(default)]
     rules: Option<Vec<Rule>>,
     #[serde(default)]
-    aggregation_rule: Option<serde_yaml::Value>,
+    aggregation_rule: Option<serde_json::Value>,
     #[serde(default)]
     role_ref: Option<RoleRef>,
     #[serde(default, deserialize_with = "nullable")]
@@ -188,25 +190,25 @@ impl Objects {
         origin: &str,
         problems: &mut Vec<Problem>,
     ) -> Result<(), RbacError> {
-        for (n, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value = serde_yaml::Value::deserialize(document).map_err(|e| RbacError::Yaml {
-                origin: origin.to_owned(),
-                message: e.to_string(),
-            })?;
-            let where_ = format!("{origin}: document {}", n + 1);
-            self.add_value(value, &where_, problems);
+        let documents = yaml::documents(text).map_err(|e| RbacError::Yaml {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        for document in documents {
+            let where_ = format!("{origin}: document {}", document.number);
+            self.add_value(document.value, &where_, problems);
         }
         Ok(())
     }
 
-    fn add_value(&mut self, value: serde_yaml::Value, origin: &str, problems: &mut Vec<Problem>) {
+    fn add_value(&mut self, value: serde_json::Value, origin: &str, problems: &mut Vec<Problem>) {
         if value.is_null() {
             return;
         }
         let field = |name: &str| {
             value
                 .get(name)
-                .and_then(serde_yaml::Value::as_str)
+                .and_then(serde_json::Value::as_str)
                 .unwrap_or("")
                 .to_owned()
         };
@@ -214,7 +216,7 @@ impl Objects {
         let api_version = field("apiVersion");
         if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
             let items = match value.get("items") {
-                Some(serde_yaml::Value::Sequence(items)) => items.clone(),
+                Some(serde_json::Value::Array(items)) => items.clone(),
                 _ => Vec::new(),
             };
             for (i, item) in items.into_iter().enumerate() {
@@ -237,7 +239,7 @@ impl Objects {
                 value
                     .get("metadata")
                     .and_then(|m| m.get("name"))
-                    .and_then(serde_yaml::Value::as_str)
+                    .and_then(serde_json::Value::as_str)
                     .unwrap_or("")
             )));
             return;
@@ -252,7 +254,7 @@ impl Objects {
         // or an aggregationRule a role; a namespace makes it namespaced.
         let has_role_ref = value.get("roleRef").is_some();
         let has_rules = value.get("rules").is_some() || value.get("aggregationRule").is_some();
-        let raw: RawObject = match serde_yaml::from_value(value) {
+        let raw: RawObject = match serde_json::from_value(value) {
             Ok(r) => r,
             Err(e) => {
                 problems.push(problem(format!("skipped: not a valid {kind}: {e}")));
