@@ -17,13 +17,13 @@ mkdir -p target
 # Benches are compiled by clippy above and run with `cargo bench`; here only
 # tests. The e2e tests are #[ignore]d in this run and run below.
 status=0
-cargo test --locked --lib --bins --tests 2>&1 | tee target/test-output.txt || status=1
+cargo test --locked --no-fail-fast --lib --bins --tests 2>&1 | tee target/test-output.txt || status=1
 
 e2e_note=""
 if assets=$(scripts/e2e-assets.sh 2>/dev/null); then
   export KUBEBUILDER_ASSETS="$assets"
   echo "e2e: kube-apiserver and etcd from $KUBEBUILDER_ASSETS"
-  cargo test --locked --test e2e -- --ignored --test-threads=2 2>&1 | tee -a target/test-output.txt || status=1
+  cargo test --locked --no-fail-fast --test e2e -- --ignored --test-threads=2 2>&1 | tee -a target/test-output.txt || status=1
 else
   e2e_note="e2e: NOT RUN: no kube-apiserver/etcd. Get them with \`setup-envtest use 1.36 -p path\` (or ../shared/envtest/setup.sh DIR) and export KUBEBUILDER_ASSETS=DIR"
   if [ "${CI:-}" = true ]; then
