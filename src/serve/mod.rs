@@ -144,6 +144,15 @@ pub async fn run(
     };
     let resolver = Arc::new(RotatingResolver::new(tls::load_certified_key(&cert_paths)?));
     let live_tls = Arc::new(tls::LiveConfig::new(resolver, config.client_ca.clone())?);
+    // Before the admin listener answers: a probe that sees /readyz also sees
+    // the expiry metrics.
+    let expiry: Arc<tls::ExpiryGauge> = {
+        let metrics = Arc::clone(&metrics);
+        Arc::new(move |name: &str, t: i64| {
+            metrics.certificate_expiry.with_label_values(&[name]).set(t)
+        })
+    };
+    tls::report_expiry(&cert_paths, config.client_ca.as_deref(), &*expiry);
     let socket_err = |flag| move |source| StartError::Socket { flag, source };
     let webhook_addr = listener
         .local_addr()
@@ -197,13 +206,6 @@ pub async fn run(
         },
         stop_rx.clone(),
     );
-    let expiry: Arc<tls::ExpiryGauge> = {
-        let metrics = Arc::clone(&metrics);
-        Arc::new(move |name: &str, t: i64| {
-            metrics.certificate_expiry.with_label_values(&[name]).set(t)
-        })
-    };
-    tls::report_expiry(&cert_paths, config.client_ca.as_deref(), &*expiry);
     let cert_watch = tokio::spawn(tls::watch_cert_files(
         cert_paths,
         Arc::clone(&live_tls),
