@@ -66,10 +66,10 @@ impl DecisionCache {
         self.inner.get(req).map(|e| e.decision)
     }
 
-    /// Remembers a decision, unless the request or the decision is too
-    /// large to be worth its room.
-    pub fn insert(&self, req: &AccessRequest, decision: &Arc<Decision>) {
-        let key_bytes = req.approximate_size();
+    /// Remembers a decision for a request of `key_bytes` (its
+    /// [`AccessRequest::approximate_size`], measured once by the caller),
+    /// unless the request or the decision is too large to be worth its room.
+    pub fn insert(&self, req: &AccessRequest, key_bytes: usize, decision: &Arc<Decision>) {
         let decision_bytes = decision.approximate_size();
         if key_bytes > MAX_CACHED_REQUEST_BYTES || decision_bytes > MAX_CACHED_DECISION_BYTES {
             return;
@@ -82,11 +82,6 @@ impl DecisionCache {
                 weight,
             },
         );
-    }
-
-    /// True when a request of this size may be cached at all.
-    pub fn admits(req: &AccessRequest) -> bool {
-        req.approximate_size() <= MAX_CACHED_REQUEST_BYTES
     }
 
     /// Number of cached decisions.

@@ -164,13 +164,18 @@ impl Engine {
         if self.exemptions.is_exempt(&req.user) {
             return answered(Arc::new(Decision::exempt()), false);
         }
-        let cache = live.cache.as_ref().filter(|_| DecisionCache::admits(req));
+        // Measured once: it decides both the lookup and the entry's weight.
+        let key_bytes = req.approximate_size();
+        let cache = live
+            .cache
+            .as_ref()
+            .filter(|_| key_bytes <= cache::MAX_CACHED_REQUEST_BYTES);
         if let Some(hit) = cache.and_then(|c| c.get(req)) {
             return answered(hit, true);
         }
         let decision = Arc::new(evaluate(&live.snapshot, req));
         if let Some(c) = cache {
-            c.insert(req, &decision);
+            c.insert(req, key_bytes, &decision);
         }
         answered(decision, false)
     }
