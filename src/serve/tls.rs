@@ -328,6 +328,7 @@ pub async fn watch_cert_files(
             match load_certified_key(&paths) {
                 Ok(key) => {
                     live.resolver.rotate(key);
+                    report(&paths);
                     tracing::info!(cert = %paths.cert.display(), "serving certificate rotated");
                 }
                 Err(e) => {
@@ -342,6 +343,7 @@ pub async fn watch_cert_files(
             last_ca = now_ca;
             match live.reload_client_ca() {
                 Ok(()) => {
+                    report(&paths);
                     tracing::info!("client CA reloaded; new connections are verified against it")
                 }
                 Err(e) => {
@@ -349,6 +351,5 @@ pub async fn watch_cert_files(
                 }
             }
         }
-        report(&paths);
     }
 }
