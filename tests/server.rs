@@ -303,24 +303,9 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
         let config = config.clone();
         async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut tls = common::server::tls_stream(addr, &config).await;
-            let body = serde_json::to_vec(&common::server::sar(
-                "alice",
-                &["developers"],
-                "get",
-                "pods",
-                "team-a",
-            ))
-            .unwrap();
-            let head = format!(
-                "POST /authorize HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            tls.write_all(head.as_bytes()).await.unwrap();
-            tls.write_all(&body[..10]).await.unwrap();
-            tls.flush().await.unwrap();
+            let (mut tls, rest) = common::server::half_sent_review(addr, &config).await;
             tokio::time::sleep(Duration::from_millis(800)).await;
-            tls.write_all(&body[10..]).await.unwrap();
+            tls.write_all(&rest).await.unwrap();
             tls.flush().await.unwrap();
             let mut out = Vec::new();
             let _ = tls.read_to_end(&mut out).await;
@@ -535,26 +520,11 @@ fn readyz_turns_503_while_a_request_drains_and_the_request_completes() {
     args.extend(["--shutdown-grace-period".to_string(), "20s".to_string()]);
     let mut server = InProcess::start(&policies("k8s-basics"), &args);
     let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
-    let body = serde_json::to_vec(&common::server::sar(
-        "alice",
-        &["developers"],
-        "get",
-        "pods",
-        "team-a",
-    ))
-    .unwrap();
     let rt = runtime();
     rt.block_on(async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        // A raw HTTP/1.1 request whose body is only half sent: in flight.
-        let mut tls = common::server::tls_stream(server.addr, &config).await;
-        let head = format!(
-            "POST /authorize HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        tls.write_all(head.as_bytes()).await.unwrap();
-        tls.write_all(&body[..10]).await.unwrap();
-        tls.flush().await.unwrap();
+        // A request whose body is only half sent: in flight.
+        let (mut tls, rest) = common::server::half_sent_review(server.addr, &config).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         server.begin_shutdown();
         let admin = server.admin;
@@ -573,12 +543,16 @@ fn readyz_turns_503_while_a_request_drains_and_the_request_completes() {
         .await
         .unwrap();
         assert!(seen, "/readyz never answered 503 during the drain");
-        tls.write_all(&body[10..]).await.unwrap();
+        tls.write_all(&rest).await.unwrap();
         let mut answer = Vec::new();
         let mut buf = [0u8; 4096];
         while !String::from_utf8_lossy(&answer).contains("\"allowed\"") {
             let n = tls.read(&mut buf).await.unwrap();
-            assert!(n > 0, "connection closed without an answer: {}", String::from_utf8_lossy(&answer));
+            assert!(
+                n > 0,
+                "connection closed without an answer: {}",
+                String::from_utf8_lossy(&answer)
+            );
             answer.extend_from_slice(&buf[..n]);
         }
         let text = String::from_utf8_lossy(&answer);

@@ -448,6 +448,29 @@ pub async fn tls_stream(
         .unwrap()
 }
 
+/// An HTTP/1.1 review of alice's that k8s-basics allows, sent with only
+/// its first bytes: the request stays in flight until the caller writes
+/// the returned rest.
+pub async fn half_sent_review(
+    addr: SocketAddr,
+    config: &rustls::ClientConfig,
+) -> (
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    Vec<u8>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let body = serde_json::to_vec(&sar("alice", &["developers"], "get", "pods", "team-a")).unwrap();
+    let mut tls = tls_stream(addr, config).await;
+    let head = format!(
+        "POST /authorize HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&body[..10]).await.unwrap();
+    tls.flush().await.unwrap();
+    (tls, body[10..].to_vec())
+}
+
 pub async fn connect(
     addr: SocketAddr,
     config: &rustls::ClientConfig,
