@@ -6,7 +6,7 @@
 //! Cedar or JSON text, so no username, however quoted, can change what a
 //! policy means.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -215,36 +215,47 @@ fn attrs_of(pairs: Vec<(&'static str, String)>) -> HashMap<String, RestrictedExp
         .collect()
 }
 
-/// Builds the principal, action, resource and entities of a request.
-/// `action_entity` is the schema's entity for the verb, needed only when
-/// the schema puts the action into action groups.
-pub fn build(
-    req: &AccessRequest,
-    action_entity: Option<&Entity>,
-) -> Result<RequestEntities, EntityError> {
-    let (principal, identity_attrs) = identity_entity(&req.user);
-    let principal_groups: Vec<EntityUid> =
-        req.groups.iter().map(|g| uid(&TYPES.group, g)).collect();
+/// The principal of a request with its groups: what a SubjectAccessReview
+/// and an AdmissionReview's `userInfo` both map to.
+pub struct Principal {
+    pub uid: EntityUid,
+    /// Group uids of the principal (its parents).
+    pub groups: Vec<EntityUid>,
+    /// The groups' entities, then the principal's.
+    pub entities: Vec<Entity>,
+}
+
+/// Builds the principal entity and its groups' entities from a user's
+/// name, groups (sorted, without duplicates), uid (empty when not sent)
+/// and extra values.
+pub fn principal(
+    user: &str,
+    groups: &[String],
+    user_uid: &str,
+    extra: &BTreeMap<String, Vec<String>>,
+) -> Result<Principal, EntityError> {
+    let (principal, identity_attrs) = identity_entity(user);
+    let principal_groups: Vec<EntityUid> = groups.iter().map(|g| uid(&TYPES.group, g)).collect();
 
     let mut principal_attrs = attrs_of(identity_attrs);
-    if !req.uid.is_empty() {
-        principal_attrs.insert("uid".into(), string(&req.uid));
+    if !user_uid.is_empty() {
+        principal_attrs.insert("uid".into(), string(user_uid));
     }
-    let mut tags = Vec::with_capacity(req.extra.len());
-    if !req.extra.is_empty() {
-        let mut extra = Vec::with_capacity(req.extra.len());
-        for (key, values) in &req.extra {
-            extra.push(record([
+    let mut tags = Vec::with_capacity(extra.len());
+    if !extra.is_empty() {
+        let mut records = Vec::with_capacity(extra.len());
+        for (key, values) in extra {
+            records.push(record([
                 ("key", string(key)),
                 ("values", string_set(values)),
             ])?);
             tags.push((key.clone(), string_set(values)));
         }
-        principal_attrs.insert("extra".into(), RestrictedExpression::new_set(extra));
+        principal_attrs.insert("extra".into(), RestrictedExpression::new_set(records));
     }
 
-    let mut entities: Vec<Entity> = Vec::with_capacity(req.groups.len() + 3);
-    for (group, group_uid) in req.groups.iter().zip(&principal_groups) {
+    let mut entities: Vec<Entity> = Vec::with_capacity(groups.len() + 3);
+    for (group, group_uid) in groups.iter().zip(&principal_groups) {
         entities.push(entity(
             group_uid.clone(),
             attrs_of(vec![("name", group.clone())]),
@@ -252,20 +263,41 @@ pub fn build(
             Vec::new(),
         )?);
     }
-
-    let (resource, resource_entity) = resource_entity(req)?;
-    let resource_is_principal = resource == principal;
-    let resource_is_group =
-        resource.type_name() == &TYPES.group && principal_groups.contains(&resource);
-    if !resource_is_principal && !resource_is_group {
-        entities.push(resource_entity);
-    }
     entities.push(entity(
         principal.clone(),
         principal_attrs,
         principal_groups.iter().cloned().collect(),
         tags,
     )?);
+    Ok(Principal {
+        uid: principal,
+        groups: principal_groups,
+        entities,
+    })
+}
+
+/// Builds the principal, action, resource and entities of a request.
+/// `action_entity` is the schema's entity for the verb, needed only when
+/// the schema puts the action into action groups.
+pub fn build(
+    req: &AccessRequest,
+    action_entity: Option<&Entity>,
+) -> Result<RequestEntities, EntityError> {
+    let Principal {
+        uid: principal,
+        groups: principal_groups,
+        entities: mut principal_entities,
+    } = principal(&req.user, &req.groups, &req.uid, &req.extra)?;
+
+    let (resource, resource_entity) = resource_entity(req)?;
+    let resource_is_principal = resource == principal;
+    let resource_is_group =
+        resource.type_name() == &TYPES.group && principal_groups.contains(&resource);
+    let mut entities = Vec::with_capacity(principal_entities.len() + 2);
+    if !resource_is_principal && !resource_is_group {
+        entities.push(resource_entity);
+    }
+    entities.append(&mut principal_entities);
     if let Some(action) = action_entity {
         entities.push(action.clone());
     }
@@ -294,7 +326,7 @@ pub fn build(
 /// The closure is already complete by construction: a principal's parents
 /// are its groups, groups have no parents, a resource has none (or is the
 /// principal itself), and the schema's action entities come closed.
-fn closed_entities(entities: &[Entity]) -> Result<Entities, EntityError> {
+pub(crate) fn closed_entities(entities: &[Entity]) -> Result<Entities, EntityError> {
     use cedar_policy_core::entities as core;
     let core = core::Entities::from_entities(
         entities

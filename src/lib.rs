@@ -21,6 +21,7 @@
 //! [`sar::response_json`] writes the answer. The server, the offline
 //! commands, the tests and the benches all go through those functions.
 
+pub mod admission;
 pub mod authoring;
 pub mod certs;
 pub mod cmd;
