@@ -144,30 +144,67 @@ impl Decision {
         }
     }
 
-    /// Applies the decision rules to Cedar's answer; `forbids` are the ids
-    /// of the set's forbid policies.
-    pub fn from_outcome(raw: RawOutcome, forbids: &HashSet<String>) -> Self {
-        let errors: Vec<(String, String)> = raw.errors.into_iter().collect();
-        if !raw.forbids.is_empty() {
-            return Decision::new(Verdict::Denied, raw.forbids.into_iter().collect(), errors);
+    /// Rules 2 and 3: a satisfied forbid denies, and so does one whose
+    /// evaluation errored.
+    fn forbidden(
+        raw_forbids: std::collections::BTreeSet<String>,
+        errors: &[(String, String)],
+        forbids: &HashSet<String>,
+    ) -> Option<Self> {
+        if !raw_forbids.is_empty() {
+            return Some(Decision::new(
+                Verdict::Denied,
+                raw_forbids.into_iter().collect(),
+                errors.to_vec(),
+            ));
         }
         let mut failed_forbids: Vec<String> = errors
             .iter()
             .filter(|(id, _)| forbids.contains(id))
             .map(|(id, _)| id.clone())
             .collect();
-        if !failed_forbids.is_empty() {
-            failed_forbids.dedup();
-            let mut d = Decision::new(Verdict::Denied, failed_forbids, errors);
-            d.status
-                .reason
-                .push_str(" (the forbid could not be evaluated)");
-            return d;
+        if failed_forbids.is_empty() {
+            return None;
+        }
+        failed_forbids.dedup();
+        let mut d = Decision::new(Verdict::Denied, failed_forbids, errors.to_vec());
+        d.status
+            .reason
+            .push_str(" (the forbid could not be evaluated)");
+        Some(d)
+    }
+
+    /// Applies the decision rules to Cedar's answer; `forbids` are the ids
+    /// of the set's forbid policies.
+    pub fn from_outcome(raw: RawOutcome, forbids: &HashSet<String>) -> Self {
+        let errors: Vec<(String, String)> = raw.errors.into_iter().collect();
+        if let Some(denied) = Self::forbidden(raw.forbids, &errors, forbids) {
+            return denied;
         }
         if !raw.permits.is_empty() {
             return Decision::new(Verdict::Allowed, raw.permits.into_iter().collect(), errors);
         }
         Decision::new(Verdict::NoOpinion, Vec::new(), errors)
+    }
+
+    /// The admission rules: refused when a forbid is satisfied or errors
+    /// (rules 2 and 3), admitted otherwise; permits do not matter.
+    pub fn admission(raw: RawOutcome, forbids: &HashSet<String>) -> Self {
+        let errors: Vec<(String, String)> = raw.errors.into_iter().collect();
+        Self::forbidden(raw.forbids, &errors, forbids).unwrap_or_else(|| {
+            let mut d = Decision::admitted();
+            d.status.evaluation_error = evaluation_error_for(&errors);
+            d.errors = errors;
+            d
+        })
+    }
+
+    /// Admitted with no policy involved. The reason is empty: admission
+    /// answers carry a message only when they refuse.
+    pub fn admitted() -> Self {
+        let mut d = Decision::new(Verdict::Allowed, Vec::new(), Vec::new());
+        d.status.reason = String::new();
+        d
     }
 
     /// A request that could not be evaluated is denied: an unknown answer
@@ -199,6 +236,9 @@ impl Decision {
         match (self.verdict, self.exempt) {
             (_, true) => "exempt principal".to_owned(),
             (Verdict::NoOpinion, false) => "no policy matched".to_owned(),
+            (Verdict::Allowed, false) if self.policies.is_empty() => {
+                "admitted: no forbid applies".to_owned()
+            }
             _ => self.status.reason.clone(),
         }
     }

@@ -11,7 +11,20 @@ use crate::decision::Decision;
 use crate::engine::Engine;
 use crate::entities::{self, Impersonation};
 use crate::policy::Snapshot;
-use crate::{eval, sar};
+use crate::{admission, eval, sar};
+
+/// Whether a body says it is an AdmissionReview (anything else is read as
+/// a SubjectAccessReview, whose parser names what is wrong).
+fn is_admission_review(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: Option<String>,
+    }
+    serde_json::from_slice::<Kind>(body)
+        .ok()
+        .and_then(|k| k.kind)
+        .is_some_and(|k| k == "AdmissionReview")
+}
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -23,7 +36,7 @@ pub struct CheckArgs {
     /// policies (on stderr, so stdout stays the response JSON).
     #[arg(long)]
     pub explain: bool,
-    /// SubjectAccessReview JSON file, or `-` for stdin.
+    /// SubjectAccessReview or AdmissionReview JSON file, or `-` for stdin.
     pub sar: PathBuf,
 }
 
@@ -47,6 +60,9 @@ pub(super) fn run(args: &CheckArgs) -> i32 {
             return 2;
         }
     };
+    if is_admission_review(&body) {
+        return run_admission(args, &body);
+    }
     let review = match sar::parse_review(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -66,13 +82,78 @@ pub(super) fn run(args: &CheckArgs) -> i32 {
     if args.explain {
         explain(&engine.snapshot(), &review.request, &outcome.decision);
     }
-    let body = sar::response_json(review.api_version, &outcome.decision.status);
-    let pretty: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    print_pretty(&sar::response_json(
+        review.api_version,
+        &outcome.decision.status,
+    ));
+    0
+}
+
+fn print_pretty(body: &[u8]) {
+    let pretty: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     println!(
         "{}",
         serde_json::to_string_pretty(&pretty).unwrap_or_default()
     );
+}
+
+fn run_admission(args: &CheckArgs, body: &[u8]) -> i32 {
+    let input = match admission::parse_review(body) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.sar.display());
+            return 2;
+        }
+    };
+    let snapshot = match load_snapshot(&args.policy) {
+        Ok(s) => s,
+        Err(e) => {
+            report_load_error(&e);
+            return 1;
+        }
+    };
+    let engine = Engine::new(snapshot, args.exempt.exemptions(), 0);
+    let outcome = engine.admit(&input);
+    let d = &outcome.decision;
+    let refused =
+        (d.verdict == crate::decision::Verdict::Denied).then_some(d.status.reason.as_str());
+    if args.explain {
+        let snapshot = engine.snapshot();
+        eprintln!(
+            "decision:  {}",
+            if refused.is_some() {
+                "denied"
+            } else {
+                "admitted"
+            }
+        );
+        eprintln!("why:       {}", d.explanation());
+        if !d.exempt {
+            let action = snapshot
+                .schema
+                .admission_actions
+                .get(admission::operation_name(&input.operation));
+            match admission::build(&input, &snapshot.schema.shapes, action) {
+                Ok(built) => explain_entities(&built),
+                Err(e) => eprintln!("entities:  {e}"),
+            }
+        }
+        explain_policies(&snapshot, d);
+    }
+    print_pretty(&input.response_json(refused));
     0
+}
+
+fn explain_entities(built: &entities::RequestEntities) {
+    eprintln!("resource:  {}", built.resource);
+    let mut json = Vec::new();
+    if built.entities.write_to_json(&mut json).is_ok() {
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
+        eprintln!(
+            "entities:\n{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        );
+    }
 }
 
 fn explain(snapshot: &Snapshot, req: &sar::AccessRequest, decision: &Decision) {
@@ -96,18 +177,14 @@ fn explain(snapshot: &Snapshot, req: &sar::AccessRequest, decision: &Decision) {
                     "impersonation: constrained, mode {mode:?}, verb {verb:?} (context.mode, context.verb)"
                 ),
             }
-            eprintln!("resource:  {}", built.resource);
-            let mut json = Vec::new();
-            if built.entities.write_to_json(&mut json).is_ok() {
-                let v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
-                eprintln!(
-                    "entities:\n{}",
-                    serde_json::to_string_pretty(&v).unwrap_or_default()
-                );
-            }
+            explain_entities(&built);
         }
         Err(e) => eprintln!("entities:  {e}"),
     }
+    explain_policies(snapshot, decision);
+}
+
+fn explain_policies(snapshot: &Snapshot, decision: &Decision) {
     if decision.policies.is_empty() {
         eprintln!("determining policies: none");
     }

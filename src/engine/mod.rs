@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use crate::admission::{self, AdmissionInput};
 use crate::decision::Decision;
 use crate::eval;
 use crate::policy::Snapshot;
@@ -27,6 +28,35 @@ pub fn evaluate(snapshot: &Snapshot, req: &AccessRequest) -> Decision {
     match eval::build(snapshot, req) {
         Ok(built) => match eval::cedar_request(&built) {
             Ok(request) => Decision::from_outcome(
+                eval::indexed(&snapshot.index, &request, &built),
+                &snapshot.forbids,
+            ),
+            Err(e) => Decision::unevaluable(e),
+        },
+        Err(e) => Decision::unevaluable(e.to_string()),
+    }
+}
+
+/// Decides an AdmissionReview against a snapshot, without exemptions.
+/// When no policy's scope can match (principal, admission action, object
+/// type), the object is not even converted.
+pub fn evaluate_admission(snapshot: &Snapshot, input: &AdmissionInput) -> Decision {
+    let scope = match admission::scope(input) {
+        Ok(s) => s,
+        Err(e) => return Decision::unevaluable(e.to_string()),
+    };
+    let mut candidates = false;
+    snapshot.index.candidate_sets(&scope, |_| candidates = true);
+    if !candidates {
+        return Decision::admitted();
+    }
+    let action = snapshot
+        .schema
+        .admission_actions
+        .get(admission::operation_name(&input.operation));
+    match admission::build(input, &snapshot.schema.shapes, action) {
+        Ok(built) => match eval::cedar_request(&built) {
+            Ok(request) => Decision::admission(
                 eval::indexed(&snapshot.index, &request, &built),
                 &snapshot.forbids,
             ),
@@ -148,6 +178,25 @@ impl Engine {
     /// running finish on the old one.
     pub fn install(&self, snapshot: Snapshot) {
         self.live.store(Arc::new(Self::live(snapshot, self.cache)));
+    }
+
+    /// Answers an AdmissionReview. Exempt principals are admitted without
+    /// evaluation, as they get no opinion on authorization. Not cached:
+    /// objects rarely repeat.
+    pub fn admit(&self, input: &AdmissionInput) -> Outcome {
+        let start = Instant::now();
+        let live = self.live.load();
+        let decision = if self.exemptions.is_exempt(&input.user) {
+            Decision::exempt()
+        } else {
+            evaluate_admission(&live.snapshot, input)
+        };
+        Outcome {
+            decision: Arc::new(decision),
+            cache_hit: false,
+            elapsed: start.elapsed(),
+            generation: live.snapshot.generation,
+        }
     }
 
     /// Answers a request.

@@ -7,6 +7,7 @@ use std::path::Path;
 use cedar_policy::{Entity, EntityUid, Schema};
 
 use super::{Diagnostic, LoadError, Result};
+use crate::admission::{self, Shapes};
 
 /// The schema compiled into the binary.
 pub const BUILTIN_SCHEMA: &str = include_str!("../../schema/k8s.cedarschema");
@@ -19,6 +20,12 @@ pub struct SchemaBundle {
     pub grouped_actions: HashMap<String, Entity>,
     /// Each action group's member actions, transitively.
     pub action_members: HashMap<EntityUid, Vec<EntityUid>>,
+    /// The schema's `k8s::admission::Action` entities, by operation
+    /// (`create`, ...), for admission requests' entities.
+    pub admission_actions: HashMap<String, Entity>,
+    /// The attribute shapes of entity and common types, for converting
+    /// admission objects.
+    pub shapes: Shapes,
 }
 
 impl SchemaBundle {
@@ -32,6 +39,7 @@ impl SchemaBundle {
             Schema::from_cedarschema_str(text).map_err(|e| err(Diagnostic::message_of(&e)))?;
         let actions = schema.action_entities().map_err(|e| err(e.to_string()))?;
         let mut grouped_actions = HashMap::new();
+        let mut admission_actions = HashMap::new();
         let mut action_members: HashMap<EntityUid, Vec<EntityUid>> = HashMap::new();
         for action in actions.iter() {
             let Some(ancestors) = actions.ancestors(&action.uid()) else {
@@ -45,14 +53,19 @@ impl SchemaBundle {
                     .or_default()
                     .push(action.uid());
             }
-            if any {
-                grouped_actions.insert(action.uid().id().unescaped().to_owned(), action.clone());
+            let id = action.uid().id().unescaped().to_owned();
+            if action.uid().type_name().to_string() == admission::ACTION_TYPE {
+                admission_actions.insert(id, action.clone());
+            } else if any {
+                grouped_actions.insert(id, action.clone());
             }
         }
         Ok(SchemaBundle {
             schema,
             grouped_actions,
             action_members,
+            admission_actions,
+            shapes: Shapes::from_cedarschema(text),
         })
     }
 

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::admission::AdmissionInput;
 use crate::decision::{truncate, Verdict};
 use crate::engine::Outcome;
 use crate::sar::{AccessRequest, Attributes};
@@ -134,7 +135,7 @@ impl DecisionLogger {
         }
         let record = Record::new(req, outcome, total);
         if self.json {
-            write_json_line(&record);
+            write_json_line(&record, "decision");
         } else {
             tracing::info!(
                 target: "cedar_authorizer::decision",
@@ -157,16 +158,92 @@ impl DecisionLogger {
     }
 }
 
-fn write_json_line(record: &Record<'_>) {
+/// One admission answer: who, which operation on which object, and why.
+#[derive(Debug, serde::Serialize)]
+pub struct AdmissionRecord<'a> {
+    pub uid: std::borrow::Cow<'a, str>,
+    pub operation: &'static str,
+    /// The object's Cedar type (`core::v1::ConfigMap`).
+    pub kind: String,
+    pub path: String,
+    pub user: std::borrow::Cow<'a, str>,
+    pub group_count: usize,
+    pub groups: Vec<String>,
+    pub decision: &'static str,
+    pub why: String,
+    pub policies: Vec<String>,
+    pub policy_count: usize,
+    pub exempt: bool,
+    pub generation: u64,
+    pub latency_us: u64,
+    pub evaluation_error: &'a str,
+}
+
+impl<'a> AdmissionRecord<'a> {
+    pub fn new(input: &'a AdmissionInput, outcome: &'a Outcome, total: Duration) -> Self {
+        let d = &outcome.decision;
+        AdmissionRecord {
+            uid: truncate(&input.uid, STRING_BYTES),
+            operation: crate::admission::operation_name(&input.operation),
+            kind: truncate(&input.type_name(), STRING_BYTES).into_owned(),
+            path: truncate(&input.path(), PATH_BYTES).into_owned(),
+            user: truncate(&input.user, STRING_BYTES),
+            group_count: input.groups.len(),
+            groups: bounded(input.groups.iter().map(String::as_str)),
+            decision: super::metrics::admission_label(d.verdict),
+            why: d.explanation(),
+            policies: bounded(d.policies.iter().map(String::as_str)),
+            policy_count: d.policies.len(),
+            exempt: d.exempt,
+            generation: outcome.generation,
+            latency_us: u64::try_from(total.as_micros()).unwrap_or(u64::MAX),
+            evaluation_error: &d.status.evaluation_error,
+        }
+    }
+}
+
+impl DecisionLogger {
+    /// Records one admission answer at the configured level (a refusal
+    /// counts as denied).
+    pub fn record_admission(&self, input: &AdmissionInput, outcome: &Outcome, total: Duration) {
+        if !self.level.wants(outcome.decision.verdict) {
+            return;
+        }
+        let record = AdmissionRecord::new(input, outcome, total);
+        if self.json {
+            write_json_line(&record, "admission");
+        } else {
+            tracing::info!(
+                target: "cedar_authorizer::decision",
+                uid = %record.uid,
+                operation = record.operation,
+                kind = %record.kind,
+                path = %record.path,
+                user = %record.user,
+                groups = %record.groups.join(","),
+                decision = record.decision,
+                why = %record.why,
+                policies = %record.policies.join(","),
+                exempt = record.exempt,
+                generation = record.generation,
+                latency_us = record.latency_us,
+                evaluation_error = %record.evaluation_error,
+                "admission"
+            );
+        }
+    }
+}
+
+fn write_json_line<R: serde::Serialize>(record: &R, message: &'static str) {
     use std::io::Write;
     #[derive(serde::Serialize)]
-    struct Line<'a> {
+    struct Line<'a, R> {
         timestamp: String,
         level: &'static str,
         target: &'static str,
         message: &'static str,
         #[serde(flatten)]
-        record: &'a Record<'a>,
+        record: &'a R,
     }
     let timestamp = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -175,7 +252,7 @@ fn write_json_line(record: &Record<'_>) {
         timestamp,
         level: "INFO",
         target: "cedar_authorizer::decision",
-        message: "decision",
+        message,
         record,
     };
     let Ok(mut text) = serde_json::to_vec(&line) else {

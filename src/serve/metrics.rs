@@ -29,6 +29,8 @@ pub struct Metrics {
     pub request_errors: IntCounterVec,
     pub request_duration: HistogramVec,
     pub evaluation_duration: Histogram,
+    pub admission_requests: IntCounterVec,
+    pub admission_duration: HistogramVec,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGauge,
     pub cache_bytes: IntGauge,
@@ -103,7 +105,25 @@ impl Metrics {
             ),
         );
 
+        let admission_duration = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    name("admission_request_duration_seconds"),
+                    "Time from a complete AdmissionReview body to the response, by decision.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["decision"],
+            ),
+        );
+
         let m = Metrics {
+            admission_requests: counter_vec(
+                "admission_requests_total",
+                "AdmissionReviews answered, by decision (admitted, denied) and operation.",
+                &["decision", "operation"],
+            ),
+            admission_duration,
             requests: counter_vec(
                 "requests_total",
                 "SubjectAccessReviews answered, by decision.",
@@ -233,6 +253,34 @@ impl Metrics {
         }
     }
 
+    /// Records one answered AdmissionReview.
+    pub fn record_admission(&self, outcome: &Outcome, operation: &str, total_seconds: f64) {
+        let d = &outcome.decision;
+        let decision = admission_label(d.verdict);
+        self.admission_requests
+            .with_label_values(&[decision, operation])
+            .inc();
+        self.admission_duration
+            .with_label_values(&[decision])
+            .observe(total_seconds);
+        if d.exempt {
+            self.exempt.inc();
+            return;
+        }
+        self.evaluation_duration
+            .observe(outcome.elapsed.as_secs_f64());
+        if !d.errors.is_empty() {
+            self.evaluation_errors.inc_by(d.errors.len() as u64);
+        }
+        if self.per_policy && d.verdict == Verdict::Denied {
+            for id in &d.policies {
+                self.policy_decisions
+                    .with_label_values(&[id.as_str(), "forbid"])
+                    .inc();
+            }
+        }
+    }
+
     /// Records that a new policy set is live.
     pub fn policy_set_installed(&self, s: &Snapshot) {
         let (permits, forbids) = s.effect_counts();
@@ -263,5 +311,13 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+/// The `decision` label of admission metrics: only a refusal refuses.
+pub fn admission_label(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Denied => "denied",
+        Verdict::Allowed | Verdict::NoOpinion => "admitted",
     }
 }

@@ -1,8 +1,9 @@
 //! The webhook's HTTP surface: `POST /authorize` (and `/v1/authorize`),
-//! JSON errors for everything else.
+//! `POST /admit` (and `/v1/admit`), JSON errors for everything else.
 //!
-//! A thin shell around [`crate::engine::Engine::decide`]: read the body
-//! (bounded in size and time), parse, decide, answer, record.
+//! A thin shell around [`crate::engine::Engine::decide`] and
+//! [`crate::engine::Engine::admit`]: read the body (bounded in size and
+//! time), parse, decide, answer, record. Both endpoints share the limits.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::decision_log::DecisionLogger;
 use super::metrics::Metrics;
+use crate::admission;
 use crate::engine::Engine;
 use crate::sar;
 
@@ -123,10 +125,25 @@ impl AppState {
     }
 }
 
+/// Which review an endpoint answers.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Authorize,
+    Admit,
+}
+
 async fn authorize(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
+    handle(state, request, Endpoint::Authorize).await
+}
+
+async fn admit(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
+    handle(state, request, Endpoint::Admit).await
+}
+
+async fn handle(state: Arc<AppState>, request: Request<Body>, endpoint: Endpoint) -> Response {
     let timeout = state.request_timeout;
     let metrics = Arc::clone(&state.metrics);
-    match tokio::time::timeout(timeout, authorize_inner(state, request)).await {
+    match tokio::time::timeout(timeout, handle_inner(state, request, endpoint)).await {
         Ok(response) => response,
         Err(_) => {
             metrics.request_errors.with_label_values(&["timeout"]).inc();
@@ -138,7 +155,11 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request<Body>) -
     }
 }
 
-async fn authorize_inner(state: Arc<AppState>, request: Request<Body>) -> Response {
+async fn handle_inner(
+    state: Arc<AppState>,
+    request: Request<Body>,
+    endpoint: Endpoint,
+) -> Response {
     let Ok(_in_flight) = Arc::clone(&state.budget.requests).try_acquire_owned() else {
         state.count_error("too_many_requests");
         return too_busy("--max-in-flight-requests");
@@ -169,7 +190,7 @@ async fn authorize_inner(state: Arc<AppState>, request: Request<Body>) -> Respon
     };
     let started = Instant::now();
     if body.len() <= INLINE_DECISION_BYTES {
-        return answer(&state, &body, started);
+        return answer(&state, &body, started, endpoint);
     }
     // Waiting for a blocking slot counts against --request-timeout.
     let Ok(slot) = Arc::clone(&state.budget.blocking).acquire_owned().await else {
@@ -179,7 +200,7 @@ async fn authorize_inner(state: Arc<AppState>, request: Request<Body>) -> Respon
         let state = Arc::clone(&state);
         move || {
             let _held = (slot, body_permit);
-            answer(&state, &body, started)
+            answer(&state, &body, started, endpoint)
         }
     };
     tokio::task::spawn_blocking(work)
@@ -187,7 +208,45 @@ async fn authorize_inner(state: Arc<AppState>, request: Request<Body>) -> Respon
         .unwrap_or_else(|_| json_error(StatusCode::BAD_REQUEST, "request could not be decided"))
 }
 
-fn answer(state: &AppState, body: &Bytes, started: Instant) -> Response {
+fn answer(state: &AppState, body: &Bytes, started: Instant, endpoint: Endpoint) -> Response {
+    match endpoint {
+        Endpoint::Authorize => answer_sar(state, body, started),
+        Endpoint::Admit => answer_admission(state, body, started),
+    }
+}
+
+fn json_ok(body: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+fn answer_admission(state: &AppState, body: &Bytes, started: Instant) -> Response {
+    let input = match admission::parse_review(body) {
+        Ok(r) => r,
+        Err(e) => {
+            state.count_error("malformed");
+            return json_error(StatusCode::BAD_REQUEST, e);
+        }
+    };
+    let outcome = state.engine.admit(&input);
+    let refused = (outcome.decision.verdict == crate::decision::Verdict::Denied)
+        .then_some(outcome.decision.status.reason.as_str());
+    let out = input.response_json(refused);
+    let total = started.elapsed();
+    state.metrics.record_admission(
+        &outcome,
+        admission::operation_name(&input.operation),
+        total.as_secs_f64(),
+    );
+    state.decision_log.record_admission(&input, &outcome, total);
+    json_ok(out)
+}
+
+fn answer_sar(state: &AppState, body: &Bytes, started: Instant) -> Response {
     let review = match sar::parse_review(body) {
         Ok(r) => r,
         Err(e) => {
@@ -200,12 +259,7 @@ fn answer(state: &AppState, body: &Bytes, started: Instant) -> Response {
     let total = started.elapsed();
     state.metrics.record(&outcome, total.as_secs_f64());
     state.decision_log.record(&review.request, &outcome, total);
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        out,
-    )
-        .into_response()
+    json_ok(out)
 }
 
 /// Reads and drops what is left of a request body, up to the body limit
@@ -223,7 +277,7 @@ async fn not_found(State(state): State<Arc<AppState>>, request: Request<Body>) -
     drain(&state, request.into_body()).await;
     json_error(
         StatusCode::NOT_FOUND,
-        "not found: POST SubjectAccessReviews to /authorize",
+        "not found: POST SubjectAccessReviews to /authorize, AdmissionReviews to /admit",
     )
 }
 
@@ -245,9 +299,12 @@ async fn method_not_allowed(
 /// The webhook's routes.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let route = post(authorize).fallback(method_not_allowed);
+    let admit_route = post(admit).fallback(method_not_allowed);
     Router::new()
         .route("/authorize", route.clone())
         .route("/v1/authorize", route)
+        .route("/admit", admit_route.clone())
+        .route("/v1/admit", admit_route)
         .fallback(not_found)
         .with_state(state)
 }
