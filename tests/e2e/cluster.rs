@@ -302,6 +302,11 @@ pub const USERS: &[TestUser] = &[
         groups: &["impersonators"],
     },
     TestUser {
+        name: "sample-user",
+        token: "sample-user-token",
+        groups: &["requires-labels"],
+    },
+    TestUser {
         name: "system:kube-scheduler",
         token: "scheduler-token",
         groups: &[],
@@ -337,6 +342,10 @@ pub struct Options {
     pub unauthorized_ttl: &'static str,
     /// Extra `serve` flags.
     pub webhook_args: Vec<String>,
+    /// Also register the webhook for admission: the apiserver gets
+    /// `deploy/admission-config.yaml` and, once ready,
+    /// `deploy/validating-webhook.yaml` is applied.
+    pub admission: bool,
 }
 
 impl Default for Options {
@@ -349,6 +358,7 @@ impl Default for Options {
             authorized_ttl: "3s",
             unauthorized_ttl: "2s",
             webhook_args: vec!["--decision-log".into(), "all".into()],
+            admission: false,
         }
     }
 }
@@ -418,6 +428,51 @@ pub fn webhook_kubeconfig(port: u16, pki: &Pki) -> String {
         "client-key: /etc/kubernetes/cedar/pki/apiserver-client-key.pem",
         &format!("client-key: {}", pki.client_key.display()),
     )
+}
+
+/// The project's `deploy/admission-config.yaml` pointing at `kubeconfig`.
+pub fn admission_config(kubeconfig: &Path) -> String {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/admission-config.yaml");
+    replace_once(
+        &std::fs::read_to_string(deploy).unwrap(),
+        "kubeConfigFile: /etc/kubernetes/cedar/admission.kubeconfig",
+        &format!("kubeConfigFile: {}", kubeconfig.display()),
+    )
+}
+
+/// The project's `deploy/admission.kubeconfig` for a webhook on `port`.
+pub fn admission_kubeconfig(port: u16, pki: &Pki) -> String {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/admission.kubeconfig");
+    let text = std::fs::read_to_string(deploy).unwrap();
+    let text = replace_once(
+        &text,
+        "name: \"127.0.0.1:10288\"",
+        &format!("name: \"127.0.0.1:{port}\""),
+    );
+    let text = replace_once(
+        &text,
+        "client-certificate: /etc/kubernetes/cedar/pki/apiserver-client.pem",
+        &format!("client-certificate: {}", pki.client_cert.display()),
+    );
+    replace_once(
+        &text,
+        "client-key: /etc/kubernetes/cedar/pki/apiserver-client-key.pem",
+        &format!("client-key: {}", pki.client_key.display()),
+    )
+}
+
+/// The project's `deploy/validating-webhook.yaml` for a webhook on `port`.
+pub fn validating_webhook(port: u16, pki: &Pki) -> String {
+    use base64::Engine as _;
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/validating-webhook.yaml");
+    let text = std::fs::read_to_string(deploy).unwrap();
+    let text = replace_once(
+        &text,
+        "url: https://127.0.0.1:10288/admit",
+        &format!("url: https://127.0.0.1:{port}/admit"),
+    );
+    let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&pki.ca).unwrap());
+    replace_once(&text, "caBundle: CA_BUNDLE", &format!("caBundle: {ca}"))
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -497,6 +552,12 @@ impl Cluster {
         std::fs::write(&sa_key, sa.serialize_pem()).unwrap();
         let sa_pub = d.join("sa-pub.pem");
         std::fs::write(&sa_pub, sa.public_key_pem()).unwrap();
+        let admission_config_file = d.join("admission-config.yaml");
+        if o.admission {
+            let kubeconfig = d.join("admission.kubeconfig");
+            std::fs::write(&kubeconfig, admission_kubeconfig(webhook_port, &pki)).unwrap();
+            std::fs::write(&admission_config_file, admission_config(&kubeconfig)).unwrap();
+        }
         let tokens = d.join("tokens.csv");
         std::fs::write(&tokens, tokens_csv()).unwrap();
 
@@ -514,9 +575,16 @@ impl Cluster {
         );
         let cert_dir = d.join("apiserver-certs");
         let path = |p: &Path| p.display().to_string();
+        let mut apiserver_cmd = Command::new(assets.join("kube-apiserver"));
+        if o.admission {
+            apiserver_cmd.arg(format!(
+                "--admission-control-config-file={}",
+                path(&admission_config_file)
+            ));
+        }
         let apiserver = Proc::spawn(
             "kube-apiserver",
-            Command::new(assets.join("kube-apiserver")).args([
+            apiserver_cmd.args([
                 format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
                 "--bind-address=127.0.0.1".into(),
                 "--advertise-address=127.0.0.1".into(),
@@ -562,6 +630,9 @@ impl Cluster {
         // test users' commands send only the request under test.
         let out = cluster.kubectl("admin", &["api-resources", "-o", "name"]);
         assert!(out.ok(), "discovery as admin: {out}");
+        if o.admission {
+            cluster.apply(&validating_webhook(webhook_port, &cluster.pki));
+        }
         cluster.log(&format!(
             "control plane ready in {:.1}s (apiserver :{api_port}, webhook :{webhook_port})",
             cluster.started.elapsed().as_secs_f64()

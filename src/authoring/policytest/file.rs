@@ -9,11 +9,22 @@
 //!   - name: raw review
 //!     sar: {apiVersion: authorization.k8s.io/v1, kind: SubjectAccessReview, spec: {...}}
 //!     expect: no-opinion
+//!   - name: no prod configmaps
+//!     admission:
+//!       user: test-user
+//!       operation: create            # create, update, delete, connect
+//!       object: {apiVersion: v1, kind: ConfigMap, metadata: {name: prod-x, namespace: default}}
+//!       # oldObject: {...}, or objectFile / oldObjectFile: paths beside the test file
+//!     expect: deny                   # admit or deny
+//!   - name: raw admission review
+//!     admissionReview: {apiVersion: admission.k8s.io/v1, kind: AdmissionReview, request: {...}}
+//!     expect: admit
 //! ```
 //!
-//! Every request, short or full, becomes SubjectAccessReview JSON and goes
-//! through [`crate::sar::parse_review`], the server's own parser. Each case
-//! keeps the line it starts on, so failures point into the file.
+//! Every request, short or full, becomes SubjectAccessReview (or
+//! AdmissionReview) JSON and goes through the server's own parser
+//! ([`crate::sar::parse_review`], [`crate::admission::parse_review`]). Each
+//! case keeps the line it starts on, so failures point into the file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +33,17 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_saphyr::Spanned;
 
+use crate::admission::{self, AdmissionInput};
 use crate::decision::Verdict;
 use crate::sar::{self, AccessRequest};
 use crate::yaml;
+
+/// What a case asks about.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Sar(AccessRequest),
+    Admission(Box<AdmissionInput>),
+}
 
 /// Why a test file could not be used at all.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +97,7 @@ pub struct Case {
     /// 1-based line where the case starts.
     pub line: usize,
     /// The request and the expectation, or why the case is malformed.
-    pub body: Result<(AccessRequest, Expectation), String>,
+    pub body: Result<(Input, Expectation), String>,
 }
 
 /// A parsed test file.
@@ -107,6 +126,10 @@ struct CaseSpec {
     request: Option<RequestSpec>,
     #[serde(default)]
     sar: Option<serde_json::Value>,
+    #[serde(default)]
+    admission: Option<AdmissionSpec>,
+    #[serde(default, rename = "admissionReview")]
+    admission_review: Option<serde_json::Value>,
     expect: String,
     #[serde(default)]
     policies: Option<Vec<String>>,
@@ -142,6 +165,115 @@ struct RequestSpec {
     /// Set for a non-resource request.
     #[serde(default)]
     path: Option<String>,
+}
+
+/// The short form of an admission request.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AdmissionSpec {
+    user: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    extra: BTreeMap<String, Vec<String>>,
+    operation: String,
+    #[serde(default)]
+    object: Option<serde_json::Value>,
+    #[serde(default)]
+    object_file: Option<PathBuf>,
+    #[serde(default)]
+    old_object: Option<serde_json::Value>,
+    #[serde(default)]
+    old_object_file: Option<PathBuf>,
+    /// The resource (`configmaps`); by default the kind in lower case
+    /// with an `s`, which only logs show.
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    subresource: Option<String>,
+}
+
+/// An object given inline or as a (JSON or YAML) file beside the test.
+fn object_of(
+    inline: &Option<serde_json::Value>,
+    file: &Option<PathBuf>,
+    base: &Path,
+    field: &str,
+) -> Result<Option<serde_json::Value>, String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(format!("give {field} or {field}File, not both")),
+        (Some(v), None) => Ok(Some(v.clone())),
+        (None, Some(f)) => {
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{field}File {}: {e}", path.display()))?;
+            yaml::from_str::<serde_json::Value>(&text)
+                .map(Some)
+                .map_err(|e| format!("{field}File {}: {e}", path.display()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+impl AdmissionSpec {
+    /// The AdmissionReview this short form stands for.
+    fn to_review(&self, base: &Path) -> Result<serde_json::Value, String> {
+        let operation = match self.operation.to_ascii_lowercase().as_str() {
+            op @ ("create" | "update" | "delete" | "connect") => op.to_ascii_uppercase(),
+            other => {
+                return Err(format!(
+                    "operation: {other:?} is not one of create, update, delete, connect"
+                ))
+            }
+        };
+        let object = object_of(&self.object, &self.object_file, base, "object")?;
+        let old = object_of(&self.old_object, &self.old_object_file, base, "oldObject")?;
+        let typed = object
+            .as_ref()
+            .or(old.as_ref())
+            .ok_or("an admission case needs an object or an oldObject")?;
+        let api_version = typed["apiVersion"].as_str().unwrap_or_default();
+        let kind = typed["kind"].as_str().unwrap_or_default();
+        if api_version.is_empty() || kind.is_empty() {
+            return Err("the object needs apiVersion and kind".into());
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let meta = &typed["metadata"];
+        let resource = self
+            .resource
+            .clone()
+            .unwrap_or_else(|| format!("{}s", kind.to_ascii_lowercase()));
+        let mut user = json!({ "username": self.user, "groups": self.groups });
+        if let Some(uid) = &self.uid {
+            user["uid"] = json!(uid);
+        }
+        if !self.extra.is_empty() {
+            user["extra"] = json!(self.extra);
+        }
+        let mut request = json!({
+            "uid": "policy-test",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "name": meta["name"].as_str().unwrap_or_default(),
+            "operation": operation,
+            "userInfo": user,
+            "object": object,
+            "oldObject": old,
+        });
+        if let Some(ns) = meta["namespace"].as_str() {
+            request["namespace"] = json!(ns);
+        }
+        if let Some(sub) = &self.subresource {
+            request["subResource"] = json!(sub);
+        }
+        Ok(json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": request,
+        }))
+    }
 }
 
 /// A selector requirement, as in the SubjectAccessReview API.
@@ -214,6 +346,17 @@ impl RequestSpec {
     }
 }
 
+/// `admit` or `deny`; an admitted request is [`Verdict::Allowed`].
+fn parse_admission_expect(s: &str) -> Result<Verdict, String> {
+    match s {
+        "admit" => Ok(Verdict::Allowed),
+        "deny" => Ok(Verdict::Denied),
+        other => Err(format!(
+            "expect: {other:?} is not one of admit, deny (an admission case)"
+        )),
+    }
+}
+
 fn parse_expect(s: &str) -> Result<Verdict, String> {
     match s {
         "allow" => Ok(Verdict::Allowed),
@@ -227,7 +370,8 @@ fn parse_expect(s: &str) -> Result<Verdict, String> {
 
 fn case_body(
     value: serde_json::Value,
-) -> (Option<String>, Result<(AccessRequest, Expectation), String>) {
+    base: &Path,
+) -> (Option<String>, Result<(Input, Expectation), String>) {
     // Read the name first, so even a malformed case is reported by name.
     let raw_name = value
         .get("name")
@@ -238,22 +382,47 @@ fn case_body(
         Err(e) => return (raw_name, Err(e.to_string())),
     };
     let body = (|| {
-        let verdict = parse_expect(&spec.expect)?;
-        let sar = match (&spec.request, &spec.sar) {
-            (Some(r), None) => r.to_sar()?,
-            (None, Some(sar)) => sar.clone(),
-            _ => return Err("a case needs exactly one of `request` and `sar`".into()),
-        };
-        let body = serde_json::to_vec(&sar).map_err(|e| e.to_string())?;
-        let review = sar::parse_review(&body).map_err(|e| format!("invalid request: {e}"))?;
         let policies = spec.policies.clone().map(|mut p| {
             p.sort();
             p.dedup();
             p
         });
-        Ok((review.request, Expectation { verdict, policies }))
+        let admission_review = match (&spec.admission, &spec.admission_review) {
+            (Some(a), None) => Some(a.to_review(base)?),
+            (None, Some(r)) => Some(r.clone()),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err("give `admission` or `admissionReview`, not both".into())
+            }
+        };
+        let input = match (&spec.request, &spec.sar, admission_review) {
+            (Some(r), None, None) => sar_input(&r.to_sar()?)?,
+            (None, Some(sar), None) => sar_input(sar)?,
+            (None, None, Some(review)) => {
+                let body = serde_json::to_vec(&review).map_err(|e| e.to_string())?;
+                let input = admission::parse_review(&body)
+                    .map_err(|e| format!("invalid admission request: {e}"))?;
+                let verdict = parse_admission_expect(&spec.expect)?;
+                return Ok((
+                    Input::Admission(Box::new(input)),
+                    Expectation { verdict, policies },
+                ));
+            }
+            _ => return Err(
+                "a case needs exactly one of `request`, `sar`, `admission` and `admissionReview`"
+                    .into(),
+            ),
+        };
+        let verdict = parse_expect(&spec.expect)?;
+        Ok((input, Expectation { verdict, policies }))
     })();
     (Some(spec.name), body)
+}
+
+fn sar_input(sar: &serde_json::Value) -> Result<Input, String> {
+    let body = serde_json::to_vec(sar).map_err(|e| e.to_string())?;
+    let review = sar::parse_review(&body).map_err(|e| format!("invalid request: {e}"))?;
+    Ok(Input::Sar(review.request))
 }
 
 /// Parses a test file's text. Malformed cases are kept (with the reason)
@@ -277,7 +446,8 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, TestFileError> {
         .enumerate()
         .map(|(i, case)| {
             let line = yaml::line_of(&case);
-            let (name, body) = case_body(case.value);
+            let base = path.parent().unwrap_or(Path::new("."));
+            let (name, body) = case_body(case.value, base);
             Case {
                 name: name.unwrap_or_else(|| format!("#{}", i + 1)),
                 line,
@@ -332,7 +502,9 @@ mod tests {
             "cases:\n- name: r\n  request: {user: u, verb: get, resource: pods, namespace: d, labelSelector: [{key: app, operator: In, values: [web]}]}\n  expect: allow\n  policies: [b, a]\n- name: n\n  request: {user: u, verb: get, path: /healthz}\n  expect: no-opinion\n",
         )
         .unwrap();
-        let (req, expect) = file.cases[0].body.clone().unwrap();
+        let (Input::Sar(req), expect) = file.cases[0].body.clone().unwrap() else {
+            panic!("a SubjectAccessReview case")
+        };
         assert_eq!(expect.policies, Some(vec!["a".into(), "b".into()]));
         let sar::Attributes::Resource(r) = req.attributes else {
             panic!("resource request expected")

@@ -12,7 +12,7 @@ mod junit;
 
 use std::path::{Path, PathBuf};
 
-pub use file::{Case, Expectation, TestFile, TestFileError};
+pub use file::{Case, Expectation, Input, TestFile, TestFileError};
 pub use junit::junit;
 
 use crate::decision::{Decision, Verdict};
@@ -157,6 +157,34 @@ pub fn judge(expect: &Expectation, decision: &Decision) -> Status {
     }
 }
 
+/// Compares an admission decision with an expectation: exempt principals'
+/// no-opinion answers admit, like an allow.
+pub fn judge_admission(expect: &Expectation, decision: &Decision) -> Status {
+    let mut seen = decision.clone();
+    if seen.verdict == Verdict::NoOpinion {
+        seen.verdict = Verdict::Allowed;
+    }
+    match judge(expect, &seen) {
+        Status::Failed {
+            expected,
+            got,
+            reason,
+        } => Status::Failed {
+            expected: admission_words(&expected),
+            got: admission_words(&got),
+            reason,
+        },
+        other => other,
+    }
+}
+
+fn admission_words(s: &str) -> String {
+    match s.strip_prefix("allow") {
+        Some(rest) => format!("admit{rest}"),
+        None => s.to_owned(),
+    }
+}
+
 /// Runs every case of a file.
 pub fn run_file(engine: &Engine, file: &TestFile) -> Vec<CaseResult> {
     file.cases
@@ -166,7 +194,12 @@ pub fn run_file(engine: &Engine, file: &TestFile) -> Vec<CaseResult> {
             line: case.line,
             name: case.name.clone(),
             status: match &case.body {
-                Ok((request, expect)) => judge(expect, &engine.decide(request).decision),
+                Ok((Input::Sar(request), expect)) => {
+                    judge(expect, &engine.decide(request).decision)
+                }
+                Ok((Input::Admission(input), expect)) => {
+                    judge_admission(expect, &engine.admit(input).decision)
+                }
                 Err(e) => Status::Error(format!("invalid case: {e}")),
             },
         })
