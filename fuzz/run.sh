@@ -5,13 +5,13 @@
 # one's last status line (docs/hardening.md, "Fuzzing"). Crashes land in
 # fuzz/artifacts/<target>/.
 #
-# usage: fuzz/run.sh [SECONDS]     (default 600)
+# usage: [TARGETS="sar_decide ..."] fuzz/run.sh [SECONDS]     (default 600, all three targets)
 # cargo-fuzz wants nightly; on a stable toolchain RUSTC_BOOTSTRAP=1 lets it
 # pass its -Z flags.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-600}
-mkdir -p corpus/sar_decide corpus/policy_load
+mkdir -p corpus/sar_decide corpus/policy_load corpus/admission_decide
 python3 - <<'PY'
 import glob, hashlib, json, os
 def put(target, data):
@@ -21,6 +21,8 @@ def put(target, data):
 for cases in glob.glob("../../shared/corpus/*/cases.json"):
     for case in json.load(open(cases)):
         put("sar_decide", json.dumps(case["sar"]).encode())
+for review in glob.glob("../tests/fixtures/admission/*.json"):
+    put("admission_decide", open(review, "rb").read())
 for policy in glob.glob("../**/*.cedar", recursive=True) + glob.glob("../../shared/corpus/**/*.cedar", recursive=True):
     if "/target/" not in policy and "/fuzz/" not in policy:
         put("policy_load", open(policy, "rb").read())
@@ -29,7 +31,7 @@ export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O
 mkdir -p target
 pids=()
-for target in sar_decide policy_load; do
+for target in ${TARGETS:-sar_decide policy_load admission_decide}; do
   cargo fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536 \
     -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 > "target/fuzz-$target.log" 2>&1 &
   pids+=($!)
@@ -38,7 +40,7 @@ status=0
 for pid in "${pids[@]}"; do
   wait "$pid" || status=$?
 done
-for target in sar_decide policy_load; do
+for target in ${TARGETS:-sar_decide policy_load admission_decide}; do
   echo "== $target: $(ls "corpus/$target" | wc -l) corpus files"
   grep -E '^#[0-9]+' "target/fuzz-$target.log" | tail -n 1
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|SUMMARY|panicked|artifact' "target/fuzz-$target.log" || true

@@ -354,5 +354,5 @@ fn authoring_guide_examples_validate_and_its_test_file_passes() {
         file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    assert_eq!(stdout(&o).trim(), "5 passed, 0 failed");
+    assert_eq!(stdout(&o).trim(), "8 passed, 0 failed");
 }

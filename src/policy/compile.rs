@@ -147,12 +147,22 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
         )
     };
     let validator = Validator::new(schema.schema.clone());
-    let chunk_results = par_chunks(&all, |chunk| {
+    // Policies whose actions are all `k8s::Action`s have exactly the
+    // request environments of the authorization schema, so they are
+    // validated against it alone: the validator's cost follows the number
+    // of environments, which the admission types multiply. One that fails
+    // there is validated again against the whole schema, whose verdict
+    // stands (it may name an admission type in a condition).
+    let narrow = schema
+        .authorization_schema
+        .as_ref()
+        .map(|s| Validator::new(s.clone()));
+    let validate = |v: &Validator, policies: &[&Policy]| {
         let mut part = PolicySet::new();
-        for p in chunk {
+        for p in policies {
             let _ = part.add((*p).clone());
         }
-        let result = validator.validate(&part, ValidationMode::Strict);
+        let result = v.validate(&part, ValidationMode::Strict);
         let errors: Vec<Diagnostic> = result
             .validation_errors()
             .map(|e| locate(e.policy_id(), e, "error"))
@@ -161,6 +171,23 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
             .validation_warnings()
             .map(|w| locate(w.policy_id(), w, "warning"))
             .collect();
+        (errors, warnings)
+    };
+    let chunk_results = par_chunks(&all, |chunk| {
+        let Some(narrow) = &narrow else {
+            return validate(&validator, chunk);
+        };
+        let (authorization, rest): (Vec<&Policy>, Vec<&Policy>) =
+            chunk.iter().copied().partition(|p| authorization_only(p));
+        let (mut errors, mut warnings) = validate(&validator, &rest);
+        let (narrow_errors, narrow_warnings) = validate(narrow, &authorization);
+        if narrow_errors.is_empty() {
+            warnings.extend(narrow_warnings);
+        } else {
+            let (e, w) = validate(&validator, &authorization);
+            errors.extend(e);
+            warnings.extend(w);
+        }
         (errors, warnings)
     });
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
@@ -176,6 +203,16 @@ pub fn compile(files: &[PolicyFile], schema: &SchemaBundle) -> Result<Compiled> 
         policies,
         warnings: sorted(warnings),
     })
+}
+
+/// True when every action a policy's scope names is a `k8s::Action`.
+fn authorization_only(p: &Policy) -> bool {
+    let k8s = |uid: &cedar_policy::EntityUid| uid.type_name().to_string() == "k8s::Action";
+    match p.action_constraint() {
+        cedar_policy::ActionConstraint::Any => false,
+        cedar_policy::ActionConstraint::Eq(uid) => k8s(&uid),
+        cedar_policy::ActionConstraint::In(uids) => uids.iter().all(k8s),
+    }
 }
 
 /// Applies `f` to chunks of `items` on up to four threads (one when the

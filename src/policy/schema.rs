@@ -10,7 +10,11 @@ use super::{Diagnostic, LoadError, Result};
 use crate::admission::{self, Shapes};
 
 /// The schema compiled into the binary.
-pub const BUILTIN_SCHEMA: &str = include_str!("../../schema/k8s.cedarschema");
+pub const BUILTIN_SCHEMA: &str = concat!(
+    include_str!("../../schema/k8s.cedarschema"),
+    "\n",
+    include_str!("../../schema/admission.cedarschema")
+);
 
 /// A parsed schema with what is derived from it once.
 pub struct SchemaBundle {
@@ -26,6 +30,31 @@ pub struct SchemaBundle {
     /// The attribute shapes of entity and common types, for converting
     /// admission objects.
     pub shapes: Shapes,
+    /// The same schema with only the `k8s::Action` actions, when it has
+    /// others: the authorization policies validate against it (see
+    /// `compile`), since their request environments are the same.
+    pub authorization_schema: Option<Schema>,
+}
+
+/// The schema without the actions of namespaces other than `k8s`, or
+/// `None` when it has none (or cannot be rebuilt).
+fn authorization_only(text: &str) -> Option<Schema> {
+    let (fragment, _) = cedar_policy::SchemaFragment::from_cedarschema_str(text).ok()?;
+    let mut json = fragment.to_json_value().ok()?;
+    let mut dropped = false;
+    for (ns, body) in json.as_object_mut()? {
+        if ns == "k8s" {
+            continue;
+        }
+        if let Some(actions) = body.get_mut("actions").and_then(|a| a.as_object_mut()) {
+            dropped |= !actions.is_empty();
+            actions.clear();
+        }
+    }
+    if !dropped {
+        return None;
+    }
+    Schema::from_json_value(json).ok()
 }
 
 impl SchemaBundle {
@@ -66,6 +95,7 @@ impl SchemaBundle {
             action_members,
             admission_actions,
             shapes: Shapes::from_cedarschema(text),
+            authorization_schema: authorization_only(text),
         })
     }
 
