@@ -2,3 +2,4 @@
 //! policies as authorization (docs/policy-model.md, "Admission").
 
 pub mod naming;
+pub mod schemagen;
