@@ -151,8 +151,9 @@ pub fn reduced(doc: &Value) -> Value {
     let schemas = doc
         .get("components")
         .and_then(|c| c.get("schemas"))
-        .map(strip)
-        .unwrap_or_else(|| Value::Object(Map::new()));
+        .and_then(Value::as_object)
+        .map(|defs| defs.iter().map(|(name, d)| (name.clone(), strip(d))).collect())
+        .unwrap_or_default();
     let mut out = Map::new();
     if let Some(version) = doc.get("openapi") {
         out.insert("openapi".into(), version.clone());
@@ -160,7 +161,10 @@ pub fn reduced(doc: &Value) -> Value {
     out.insert("paths".into(), Value::Object(paths));
     out.insert(
         "components".into(),
-        Value::Object(Map::from_iter([("schemas".to_owned(), schemas)])),
+        Value::Object(Map::from_iter([(
+            "schemas".to_owned(),
+            Value::Object(schemas),
+        )])),
     );
     Value::Object(out)
 }
@@ -178,15 +182,22 @@ const IGNORED: &[&str] = &[
     "x-kubernetes-validations",
 ];
 
-fn strip(v: &Value) -> Value {
-    match v {
+/// A schema without its annotations. The keys of `properties` are
+/// property names (`default` and `description` are real ones), kept all.
+fn strip(schema: &Value) -> Value {
+    match schema {
         Value::Object(o) => Value::Object(
             o.iter()
-                // `description` is a property name in some schemas (a
-                // string-valued key is always the annotation).
-                .filter(|(k, v)| !(k.as_str() == "description" && v.is_string()))
-                .filter(|(k, _)| !IGNORED.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), strip(v)))
+                .filter(|(k, _)| k.as_str() != "description" && !IGNORED.contains(&k.as_str()))
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("properties", Value::Object(props)) => Value::Object(
+                            props.iter().map(|(name, p)| (name.clone(), strip(p))).collect(),
+                        ),
+                        _ => strip(v),
+                    };
+                    (k.clone(), v)
+                })
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
@@ -223,7 +234,8 @@ mod tests {
             },
             "components": {"schemas": {"P": {
                 "description": "a pod",
-                "properties": {"description": {"type": "string", "description": "d"}},
+                "properties": {"description": {"type": "string", "description": "d"},
+                               "default": {"type": "string", "default": "x"}},
                 "x-kubernetes-list-type": "atomic",
             }}},
         });
@@ -233,7 +245,8 @@ mod tests {
                 "openapi": "3.0.0",
                 "paths": {"/api/v1/pods": {"post": {"x-kubernetes-action": "post",
                     "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": "Pod"}}}},
-                "components": {"schemas": {"P": {"properties": {"description": {"type": "string"}}}}},
+                "components": {"schemas": {"P": {"properties": {"description": {"type": "string"},
+                                                                "default": {"type": "string"}}}}},
             })
         );
     }
