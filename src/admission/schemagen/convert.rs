@@ -205,10 +205,11 @@ pub(super) fn convert(documents: &[Document]) -> Result<Schema> {
     let mut docs: Vec<&Document> = documents.iter().collect();
     docs.sort_by(|a, b| a.name.cmp(&b.name));
     let mut warnings = Vec::new();
-    let connect_options: Value = serde_json::from_str(CONNECT_OPTIONS).map_err(|e| Error::Json {
-        doc: CONNECT_OPTIONS_DOC.into(),
-        message: e.to_string(),
-    })?;
+    let connect_options: Value =
+        serde_json::from_str(CONNECT_OPTIONS).map_err(|e| Error::Json {
+            doc: CONNECT_OPTIONS_DOC.into(),
+            message: e.to_string(),
+        })?;
 
     // Definitions: the same name in several documents (ObjectMeta is in
     // all of them) is the same type; the first document's copy is used.
@@ -219,7 +220,9 @@ pub(super) fn convert(documents: &[Document]) -> Result<Schema> {
             .get("components")
             .and_then(|c| c.get("schemas"))
             .and_then(Value::as_object)
-            .ok_or_else(|| malformed(&doc.name, "components.schemas", "missing or not an object"))?;
+            .ok_or_else(|| {
+                malformed(&doc.name, "components.schemas", "missing or not an object")
+            })?;
         for (name, schema) in schemas {
             defs.entry(name.as_str()).or_insert(Definition {
                 doc: &doc.name,
@@ -338,11 +341,7 @@ pub(super) fn convert(documents: &[Document]) -> Result<Schema> {
         let record = c.entity(def_name, cedar)?;
         c.out.entities.insert(cedar.clone(), record);
         for op in *operations {
-            c.out
-                .actions
-                .entry(op)
-                .or_default()
-                .insert(cedar.clone());
+            c.out.actions.entry(op).or_default().insert(cedar.clone());
         }
     }
     Ok(c.out)
@@ -489,9 +488,9 @@ impl<'a> Converter<'a> {
     /// objects, types Cedar has no counterpart for.
     fn convert(&mut self, schema: &'a Value, doc: &str, at: &str) -> Result<Option<Type>> {
         if self.depth >= MAX_DEPTH {
-            self.out
-                .warnings
-                .push(format!("{doc}: {at}: nested deeper than {MAX_DEPTH}: left out"));
+            self.out.warnings.push(format!(
+                "{doc}: {at}: nested deeper than {MAX_DEPTH}: left out"
+            ));
             return Ok(None);
         }
         self.depth += 1;
@@ -567,6 +566,10 @@ impl<'a> Converter<'a> {
             if !properties.is_empty() {
                 let required = required(obj, doc, at)?;
                 let mut record = Record::new();
+                // In name order, so that where a cycle is cut does not
+                // depend on the order of the document's keys.
+                let mut properties: Vec<_> = properties.iter().collect();
+                properties.sort_by_key(|(name, _)| *name);
                 for (name, property) in properties {
                     let at = format!("{at}.{name}");
                     if let Some(ty) = self.convert(property, doc, &at)? {
@@ -593,10 +596,7 @@ impl<'a> Converter<'a> {
     /// `meta::v1::KeyValue` (or `KeyValueStringSlice`), declared on first use.
     fn key_value(&mut self, slice: bool) -> String {
         let (name, value) = if slice {
-            (
-                key_value_string_slice(),
-                Type::Set(Box::new(Type::String)),
-            )
+            (key_value_string_slice(), Type::Set(Box::new(Type::String)))
         } else {
             (key_value(), Type::String)
         };
@@ -640,16 +640,14 @@ fn required<'v>(obj: &'v Map<String, Value>, doc: &str, at: &str) -> Result<Hash
 /// `anyOf` of strings, integers and numbers): written as a String.
 fn scalar_union(obj: &Map<String, Value>) -> bool {
     ["oneOf", "anyOf"].iter().any(|key| {
-        obj.get(*key)
-            .and_then(Value::as_array)
-            .is_some_and(|alts| {
-                !alts.is_empty()
-                    && alts.iter().all(|a| {
-                        matches!(
-                            a.get("type").and_then(Value::as_str),
-                            Some("string" | "integer" | "number")
-                        )
-                    })
-            })
+        obj.get(*key).and_then(Value::as_array).is_some_and(|alts| {
+            !alts.is_empty()
+                && alts.iter().all(|a| {
+                    matches!(
+                        a.get("type").and_then(Value::as_str),
+                        Some("string" | "integer" | "number")
+                    )
+                })
+        })
     })
 }

@@ -133,7 +133,11 @@ pub fn reduced(doc: &Value) -> Value {
                 let Some(action) = op.get("x-kubernetes-action") else {
                     continue;
                 };
-                if action.as_str().and_then(super::convert::operation).is_none() {
+                if action
+                    .as_str()
+                    .and_then(super::convert::operation)
+                    .is_none()
+                {
                     continue;
                 }
                 let mut kept = Map::new();
@@ -152,7 +156,11 @@ pub fn reduced(doc: &Value) -> Value {
         .get("components")
         .and_then(|c| c.get("schemas"))
         .and_then(Value::as_object)
-        .map(|defs| defs.iter().map(|(name, d)| (name.clone(), strip(d))).collect())
+        .map(|defs| {
+            defs.iter()
+                .map(|(name, d)| (name.clone(), strip(d)))
+                .collect()
+        })
         .unwrap_or_default();
     let mut out = Map::new();
     if let Some(version) = doc.get("openapi") {
@@ -192,7 +200,10 @@ fn strip(schema: &Value) -> Value {
                 .map(|(k, v)| {
                     let v = match (k.as_str(), v) {
                         ("properties", Value::Object(props)) => Value::Object(
-                            props.iter().map(|(name, p)| (name.clone(), strip(p))).collect(),
+                            props
+                                .iter()
+                                .map(|(name, p)| (name.clone(), strip(p)))
+                                .collect(),
                         ),
                         _ => strip(v),
                     };
@@ -214,7 +225,10 @@ mod tests {
     fn a_document_needs_components_schemas() {
         assert!(parse("x.json", br#"{"components": {"schemas": {}}}"#).is_ok());
         let e = parse("x.json", br#"{"paths": {}}"#).unwrap_err();
-        assert!(e.to_string().starts_with("x.json: components.schemas"), "{e}");
+        assert!(
+            e.to_string().starts_with("x.json: components.schemas"),
+            "{e}"
+        );
         let e = parse("y.json", b"{not json").unwrap_err();
         assert!(e.to_string().starts_with("y.json: not JSON"), "{e}");
         assert!(parse("z.json", b"[]").is_err());

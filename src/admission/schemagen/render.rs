@@ -52,7 +52,11 @@ pub(super) fn render(schema: &Schema, header: &str) -> String {
     let mut namespaces: BTreeMap<&str, Namespace> = BTreeMap::new();
     for (name, record) in &schema.common {
         let (ns, short) = split(name);
-        namespaces.entry(ns).or_default().common.push((short, record));
+        namespaces
+            .entry(ns)
+            .or_default()
+            .common
+            .push((short, record));
     }
     for (name, record) in &schema.entities {
         let (ns, short) = split(name);

@@ -61,11 +61,7 @@ fn text(docs: &[Document]) -> String {
         generated.text
     );
     if let Err(e) = cedar_policy::Schema::from_cedarschema_str(&full) {
-        panic!(
-            "{:?}\n{}",
-            miette::Report::new(e),
-            generated.text
-        );
+        panic!("{:?}\n{}", miette::Report::new(e), generated.text);
     }
     generated.text
 }
@@ -92,8 +88,11 @@ fn string_maps_are_key_value_sets() {
         }),
         &[],
     )
-    .with("io.k8s.apimachinery.pkg.api.resource.Quantity", json!({
-        "oneOf": [{"type": "string"}, {"type": "number"}]}))]);
+    .with(
+        "io.k8s.apimachinery.pkg.api.resource.Quantity",
+        json!({
+        "oneOf": [{"type": "string"}, {"type": "number"}]}),
+    )]);
     let b = block(&t, "entity Thing");
     assert!(b.contains(r#""data"?: Set<meta::v1::KeyValue>"#), "{b}");
     assert!(b.contains(r#""limits"?: Set<meta::v1::KeyValue>"#), "{b}");
@@ -163,8 +162,14 @@ fn all_of_with_one_ref_is_the_referenced_type() {
         "com.example.v1.ThingSpec",
         json!({"type": "object", "properties": {"size": {"type": "integer"}}}),
     )]);
-    assert!(block(&t, "entity Thing").contains(r#""spec": ThingSpec"#), "{t}");
-    assert!(block(&t, "type ThingSpec").contains(r#""size"?: Long"#), "{t}");
+    assert!(
+        block(&t, "entity Thing").contains(r#""spec": ThingSpec"#),
+        "{t}"
+    );
+    assert!(
+        block(&t, "type ThingSpec").contains(r#""size"?: Long"#),
+        "{t}"
+    );
 }
 
 #[test]
@@ -227,7 +232,10 @@ fn required_follows_the_schema_except_metadata_and_its_name() {
     assert!(b.contains(r#""owner"?: String"#), "{b}");
     assert!(b.contains(r#""status"?: {"#), "{b}");
     assert!(b.contains(r#""oldObject"?: Thing"#), "{b}");
-    assert!(block(&t, "type ObjectMeta").contains(r#""name": String"#), "{t}");
+    assert!(
+        block(&t, "type ObjectMeta").contains(r#""name": String"#),
+        "{t}"
+    );
 }
 
 #[test]
@@ -257,7 +265,10 @@ fn crd_types_are_named_by_their_group() {
     )]);
     assert!(t.contains("namespace com::example::stable::v1 {"), "{t}");
     assert!(t.contains("      com::example::stable::v1::Widget"), "{t}");
-    assert!(block(&t, "entity Widget").contains(r#""spec"?: WidgetSpec"#), "{t}");
+    assert!(
+        block(&t, "entity Widget").contains(r#""spec"?: WidgetSpec"#),
+        "{t}"
+    );
 }
 
 #[test]
@@ -282,7 +293,10 @@ fn built_in_packages_go_to_their_groups_namespace() {
         &[("apps", "v1", "Deployment")],
     )]);
     assert!(block(&t, "type DeploymentSpec").contains(r#""template"?: core::v1::PodTemplateSpec"#));
-    assert!(t.contains("namespace core::v1 {\n  type PodTemplateSpec = {"), "{t}");
+    assert!(
+        t.contains("namespace core::v1 {\n  type PodTemplateSpec = {"),
+        "{t}"
+    );
     // Only referenced definitions are written.
     assert!(!t.contains("Subject"), "{t}");
 }
@@ -376,7 +390,10 @@ fn entities_are_the_kinds_admission_operations_name() {
     assert!(t.contains(
         "action \"create\" in [Action::\"all\"] appliesTo {\n    principal: [k8s::User, k8s::ServiceAccount, k8s::Node],\n    resource: [\n      core::v1::ConfigMap\n    ],"
     ), "{t}");
-    assert!(t.contains("resource: [\n      core::v1::PodExecOptions\n    ]"), "{t}");
+    assert!(
+        t.contains("resource: [\n      core::v1::PodExecOptions\n    ]"),
+        "{t}"
+    );
     assert!(t.contains("action \"all\";"), "{t}");
     assert!(block(&t, "entity PodExecOptions").contains(r#""command"?: Set<String>"#));
 }
@@ -403,20 +420,29 @@ fn output_does_not_depend_on_document_order() {
 fn malformed_documents_name_the_file_and_definition() {
     for (schema, want) in [
         (json!({"type": 5}), "type is not a string"),
-        (json!({"type": "object", "properties": []}), "properties is not an object"),
+        (
+            json!({"type": "object", "properties": []}),
+            "properties is not an object",
+        ),
         (
             json!({"$ref": "#/components/schemas/nowhere"}),
             "$ref to nowhere, which no document defines",
         ),
         (json!({"$ref": "http://elsewhere"}), "unsupported $ref"),
-        (json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": "a"}), "required is not an array"),
+        (
+            json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": "a"}),
+            "required is not an array",
+        ),
         (json!("text"), "schema is not an object"),
     ] {
         let d = thing(json!({"bad": schema}), &[]);
         let e = generate(&[d], "").unwrap_err();
         assert!(matches!(e, Error::Malformed { .. }), "{e}");
         let msg = e.to_string();
-        assert!(msg.starts_with("thing.json: com.example.v1.Thing.bad"), "{msg}");
+        assert!(
+            msg.starts_with("thing.json: com.example.v1.Thing.bad"),
+            "{msg}"
+        );
         assert!(msg.contains(want), "{msg} should say {want}");
     }
     let mut d = thing(json!({}), &[]);
@@ -434,7 +460,10 @@ fn deep_nesting_is_cut_without_exhausting_the_stack() {
     }
     let generated = generate(&[thing(json!({"deep": schema}), &[])], "").unwrap();
     assert!(
-        generated.warnings.iter().any(|w| w.contains("nested deeper")),
+        generated
+            .warnings
+            .iter()
+            .any(|w| w.contains("nested deeper")),
         "{:?}",
         generated.warnings
     );
@@ -445,5 +474,87 @@ impl Document {
     fn with(mut self, name: &str, schema: Value) -> Document {
         self.value["components"]["schemas"][name] = schema;
         self
+    }
+}
+
+mod arbitrary {
+    //! Any document gives an error or a schema that Cedar loads.
+
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::super::generate;
+    use super::{doc, gvk, meta, OBJECT_META};
+
+    const KEYS: &[&str] = &[
+        "type",
+        "properties",
+        "items",
+        "$ref",
+        "allOf",
+        "oneOf",
+        "additionalProperties",
+        "required",
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-preserve-unknown-fields",
+        "a",
+        "b-c",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            prop::sample::select(vec![
+                "string",
+                "integer",
+                "number",
+                "boolean",
+                "array",
+                "object",
+                "null",
+                "#/components/schemas/com.example.v1.A",
+                "#/components/schemas/com.example.v1.B",
+                "#/components/schemas/com.example.v1.Thing",
+                "#/components/schemas/missing",
+                "a",
+            ])
+            .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(5, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(prop::sample::select(KEYS), inner, 0..5).prop_map(
+                    |m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                ),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn any_definitions_give_an_error_or_a_loadable_schema(
+            thing in value(), a in value(), b in value(),
+        ) {
+            let mut thing = thing;
+            if let Value::Object(o) = &mut thing {
+                o.insert("x-kubernetes-group-version-kind".into(), gvk("example.com", "v1", "Thing"));
+            }
+            let d = doc("any.json", json!({
+                OBJECT_META: meta(),
+                "com.example.v1.Thing": thing,
+                "com.example.v1.A": a,
+                "com.example.v1.B": b,
+            }), &[("example.com", "v1", "Thing")]);
+            if let Ok(generated) = generate(&[d], "") {
+                let full = format!("{}\n{}", crate::policy::AUTHORIZATION_SCHEMA, generated.text);
+                prop_assert!(
+                    cedar_policy::Schema::from_cedarschema_str(&full).is_ok(),
+                    "{}", generated.text
+                );
+            }
+        }
     }
 }
