@@ -14,6 +14,7 @@
 
 pub mod naming;
 pub mod object;
+pub mod schemagen;
 pub mod shapes;
 
 use std::collections::{BTreeMap, HashSet};

@@ -6,6 +6,7 @@ mod certs;
 mod check;
 mod convert_rbac;
 mod fmt;
+mod schema;
 pub mod serve;
 mod test;
 mod validate;
@@ -35,8 +36,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Evaluate one SubjectAccessReview offline, exactly as the server would.
     Check(check::CheckArgs),
-    /// Print the built-in Cedar schema.
-    Schema,
+    /// Print the built-in Cedar schema; `schema generate` makes one from a
+    /// cluster's OpenAPI.
+    Schema(schema::SchemaArgs),
     /// Write a CA, a serving certificate and an apiserver client certificate.
     Certs(certs::CertsArgs),
     /// Print the webhook kubeconfig the apiserver reads.
@@ -55,10 +57,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Serve(args) => serve::main(*args),
         Command::Validate(args) => validate::run(&args),
         Command::Check(args) => check::run(&args),
-        Command::Schema => {
-            print!("{}", policy::BUILTIN_SCHEMA);
-            0
-        }
+        Command::Schema(args) => schema::run(&args),
         Command::Certs(args) => certs::certs(&args),
         Command::Kubeconfig(args) => certs::kubeconfig(&args),
         Command::Test(args) => test::run(&args),

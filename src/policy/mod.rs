@@ -19,7 +19,7 @@ pub(crate) use compile::par_chunks;
 pub use compile::{compile, Compiled};
 pub use diagnostics::Diagnostic;
 pub use index::PolicyIndex;
-pub use schema::{SchemaBundle, BUILTIN_SCHEMA};
+pub use schema::{SchemaBundle, AUTHORIZATION_SCHEMA, BUILTIN_SCHEMA};
 pub use snapshot::{PolicyMeta, Snapshot};
 pub use source::{digest, read_dir, PolicyFile};
 
