@@ -163,8 +163,9 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>(),
         prop::option::of(Just("status")),
         any::<bool>(),
+        prop::option::of(Just("v1")),
     )
-        .prop_map(|(user, groups, verb, resource, name, ns, non_resource, uid, tag, sub, labels)| {
+        .prop_map(|(user, groups, verb, resource, name, ns, non_resource, uid, tag, sub, labels, version)| {
             let mut spec = json!({"user": user, "groups": groups});
             if let Some(uid) = uid {
                 spec["uid"] = json!(uid);
@@ -175,7 +176,7 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
             if non_resource {
                 spec["nonResourceAttributes"] = json!({"verb": verb, "path": "/healthz"});
             } else {
-                spec["resourceAttributes"] = json!({"verb": verb, "version": "v1", "resource": resource,
+                spec["resourceAttributes"] = json!({"verb": verb, "version": version.unwrap_or(""), "resource": resource,
                     "name": name, "namespace": ns.unwrap_or(""), "subresource": sub.unwrap_or("")});
                 if labels {
                     spec["resourceAttributes"]["labelSelector"] =
@@ -202,7 +203,13 @@ fn check_equivalence(texts: &[String], reqs: &[serde_json::Value]) -> Result<(),
         let indexed = eval::indexed(&index, &request, &built);
         prop_assert_eq!(&indexed, &linear, "request {}\npolicies {:#?}", r, texts);
         if let Some(compiled) = eval::compiled(&index, &review.request) {
-            prop_assert_eq!(&compiled, &linear, "compiled: request {}\npolicies {:#?}", r, texts);
+            prop_assert_eq!(
+                &compiled,
+                &linear,
+                "compiled: request {}\npolicies {:#?}",
+                r,
+                texts
+            );
         }
     }
     Ok(())
@@ -285,11 +292,12 @@ fn check_compiled(texts: &[String], reqs: &[serde_json::Value]) -> Result<(), Te
         let built = cedar_authorizer::entities::build(&review.request, None).unwrap();
         let linear = RawOutcome::linear(&set, &cedar_request(&built).unwrap(), &built.entities);
         let verb = review.request.attributes.verb();
-        let identity_check = matches!(
-            cedar_authorizer::entities::impersonation(verb),
-            cedar_authorizer::entities::Impersonation::Legacy
-                | cedar_authorizer::entities::Impersonation::Identity { .. }
-        ) && !matches!(review.request.attributes, sar::Attributes::NonResource(_));
+        let identity_check =
+            matches!(
+                cedar_authorizer::entities::impersonation(verb),
+                cedar_authorizer::entities::Impersonation::Legacy
+                    | cedar_authorizer::entities::Impersonation::Identity { .. }
+            ) && !matches!(review.request.attributes, sar::Attributes::NonResource(_));
         let compiled = eval::compiled(&index, &review.request);
         match compiled {
             Some(c) => prop_assert_eq!(&c, &linear, "request {}\npolicies {:#?}", r, texts),

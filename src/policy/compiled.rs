@@ -116,8 +116,7 @@ impl<'a> View<'a> {
                 Impersonation::Legacy | Impersonation::Identity { .. } => return None,
             },
         };
-        let (principal, principal_name, principal_namespace) = match entities::identity(&req.user)
-        {
+        let (principal, principal_name, principal_namespace) = match entities::identity(&req.user) {
             Identity::ServiceAccount { namespace, name } => {
                 (Kind::ServiceAccount, name, Some(namespace))
             }
@@ -156,9 +155,7 @@ impl<'a> View<'a> {
     /// `resource == uid` (resources have no ancestors, so also `in`).
     fn resource_is(&self, uid: &Uid) -> bool {
         match self.resource {
-            Resource::Api(r) => {
-                uid.kind == Kind::Resource && uid.id == entities::resource_path(r)
-            }
+            Resource::Api(r) => uid.kind == Kind::Resource && uid.id == entities::resource_path(r),
             Resource::Url(path) => uid.kind == Kind::NonResourceUrl && uid.id == path,
         }
     }
@@ -240,7 +237,10 @@ impl Attr {
     /// Attributes whose value is a string (the others are sets of records,
     /// which the fast path only tests with `has`).
     fn is_string(self) -> bool {
-        !matches!(self, Attr::Extra | Attr::LabelSelector | Attr::FieldSelector)
+        !matches!(
+            self,
+            Attr::Extra | Attr::LabelSelector | Attr::FieldSelector
+        )
     }
 }
 

@@ -348,18 +348,19 @@ impl PolicyIndex {
         }
         let view = View::of(req)?;
         let mut satisfied = Vec::new();
-        self.fast.candidates(&view, |set| match set {
-            FastSet::Opaque => Err(Unknown),
-            FastSet::Compiled(list) => {
-                for p in list {
-                    if p.satisfied(&view)? {
-                        satisfied.push(&**p);
+        self.fast
+            .candidates(&view, |set| match set {
+                FastSet::Opaque => Err(Unknown),
+                FastSet::Compiled(list) => {
+                    for p in list {
+                        if p.satisfied(&view)? {
+                            satisfied.push(&**p);
+                        }
                     }
+                    Ok(())
                 }
-                Ok(())
-            }
-        })
-        .ok()?;
+            })
+            .ok()?;
         Some(satisfied)
     }
 
