@@ -76,6 +76,23 @@ pub fn indexed(index: &PolicyIndex, request: &Request, r: &RequestEntities) -> R
     out.finish()
 }
 
+/// Cedar's outcome from the index's compiled policies, without building
+/// entities or running Cedar; `None` when the fast path cannot answer
+/// exactly (a candidate policy did not compile, or its evaluation would
+/// error, or the request is an impersonation check), and the caller must
+/// evaluate through [`build`], [`cedar_request`] and [`indexed`].
+pub fn compiled(index: &PolicyIndex, req: &AccessRequest) -> Option<RawOutcome> {
+    let mut out = RawOutcome::default();
+    for p in index.compiled_outcome(req)? {
+        if p.forbid {
+            out.forbids.insert(p.id.clone());
+        } else {
+            out.permits.insert(p.id.clone());
+        }
+    }
+    Some(out.finish())
+}
+
 /// The Cedar request for built entities. No schema is passed: the entities
 /// fit the entity model by construction, and verbs the schema does not
 /// declare must still be evaluated.

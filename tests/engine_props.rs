@@ -2,7 +2,9 @@
 //! the corpus and RBAC-shaped sets) and random requests, the indexed engine
 //! gives exactly what `Authorizer::is_authorized` over the whole set gives
 //! (decision, determining policies, errors), and cached answers equal
-//! uncached ones.
+//! uncached ones. The compiled fast path (src/policy/compiled.rs) answers
+//! exactly what Cedar answers whenever it answers, and for sets it can
+//! compile it answers every request Cedar evaluates without an error.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -159,8 +161,11 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>(),
         prop::option::of(Just("u1")),
         any::<bool>(),
+        prop::option::of(Just("status")),
+        any::<bool>(),
+        prop::option::of(Just("v1")),
     )
-        .prop_map(|(user, groups, verb, resource, name, ns, non_resource, uid, tag)| {
+        .prop_map(|(user, groups, verb, resource, name, ns, non_resource, uid, tag, sub, labels, version)| {
             let mut spec = json!({"user": user, "groups": groups});
             if let Some(uid) = uid {
                 spec["uid"] = json!(uid);
@@ -171,8 +176,12 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
             if non_resource {
                 spec["nonResourceAttributes"] = json!({"verb": verb, "path": "/healthz"});
             } else {
-                spec["resourceAttributes"] = json!({"verb": verb, "version": "v1", "resource": resource,
-                    "name": name, "namespace": ns.unwrap_or("")});
+                spec["resourceAttributes"] = json!({"verb": verb, "version": version.unwrap_or(""), "resource": resource,
+                    "name": name, "namespace": ns.unwrap_or(""), "subresource": sub.unwrap_or("")});
+                if labels {
+                    spec["resourceAttributes"]["labelSelector"] =
+                        json!({"requirements": [{"key": "app", "operator": "In", "values": ["web"]}]});
+                }
             }
             json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
         })
@@ -193,6 +202,112 @@ fn check_equivalence(texts: &[String], reqs: &[serde_json::Value]) -> Result<(),
         let linear = RawOutcome::linear(&set, &request, &reference);
         let indexed = eval::indexed(&index, &request, &built);
         prop_assert_eq!(&indexed, &linear, "request {}\npolicies {:#?}", r, texts);
+        if let Some(compiled) = eval::compiled(&index, &review.request) {
+            prop_assert_eq!(
+                &compiled,
+                &linear,
+                "compiled: request {}\npolicies {:#?}",
+                r,
+                texts
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A condition built only from tests the fast path compiles, some of which
+/// error on some requests (absent attributes, other entity types).
+fn compilable_condition() -> impl Strategy<Value = String> {
+    let atom = prop::sample::select(vec![
+        "true",
+        "false",
+        "resource has namespace",
+        "resource has name",
+        "resource has subresource",
+        "resource has labelSelector",
+        "resource has fieldSelector",
+        "resource has path",
+        "principal has uid",
+        "principal has extra",
+        "principal has namespace",
+        "resource.resource == \"pods\"",
+        "\"secrets\" == resource.resource",
+        "resource.namespace == \"ns\"",
+        "resource.subresource != \"status\"",
+        "resource.apiGroup == \"\"",
+        "resource.version == \"v1\"",
+        "resource.path == \"/healthz\"",
+        "resource.name == principal.name",
+        "principal.uid == \"u1\"",
+        "principal.namespace == \"ns\"",
+        "principal.name != \"alice\"",
+        "[\"pods\", \"secrets\"].contains(resource.resource)",
+        "[\"alice\", \"sa\", \"n1\"].contains(principal.name)",
+        "resource is k8s::Resource",
+        "resource is k8s::NonResourceURL",
+        "principal is k8s::ServiceAccount",
+        "principal in k8s::Group::\"g1\"",
+        "principal in k8s::User::\"bob\"",
+        "resource in k8s::NonResourceURL::\"/healthz\"",
+    ])
+    .prop_map(str::to_owned);
+    atom.prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+            inner.prop_map(|a| format!("!({a})")),
+        ]
+    })
+}
+
+fn compilable_policy() -> impl Strategy<Value = String> {
+    (
+        any::<bool>(),
+        principal_scope(),
+        action_scope(),
+        resource_scope(),
+        prop::collection::vec((any::<bool>(), compilable_condition()), 0..3),
+    )
+        .prop_map(|(permit, p, a, r, conditions)| {
+            let conditions: Vec<String> = conditions
+                .into_iter()
+                .map(|(when, c)| format!("{} {{ {c} }}", if when { "when" } else { "unless" }))
+                .collect();
+            format!(
+                "{}({p}, {a}, {r}) {};",
+                if permit { "permit" } else { "forbid" },
+                conditions.join(" ")
+            )
+        })
+}
+
+/// On sets of compilable policies the fast path answers exactly when Cedar
+/// reports no error (impersonation checks aside, which it leaves to Cedar),
+/// and then answers what Cedar answers.
+fn check_compiled(texts: &[String], reqs: &[serde_json::Value]) -> Result<(), TestCaseError> {
+    let set = policy_set(texts);
+    let index = PolicyIndex::build(&set, &HashMap::new());
+    for r in reqs {
+        let review = sar::parse_review(&serde_json::to_vec(r).unwrap()).unwrap();
+        let built = cedar_authorizer::entities::build(&review.request, None).unwrap();
+        let linear = RawOutcome::linear(&set, &cedar_request(&built).unwrap(), &built.entities);
+        let verb = review.request.attributes.verb();
+        let identity_check =
+            matches!(
+                cedar_authorizer::entities::impersonation(verb),
+                cedar_authorizer::entities::Impersonation::Legacy
+                    | cedar_authorizer::entities::Impersonation::Identity { .. }
+            ) && !matches!(review.request.attributes, sar::Attributes::NonResource(_));
+        let compiled = eval::compiled(&index, &review.request);
+        match compiled {
+            Some(c) => prop_assert_eq!(&c, &linear, "request {}\npolicies {:#?}", r, texts),
+            None => prop_assert!(
+                identity_check || !linear.errors.is_empty(),
+                "fast path gave up on an error-free request {}\npolicies {:#?}",
+                r,
+                texts
+            ),
+        }
     }
     Ok(())
 }
@@ -213,6 +328,20 @@ proptest! {
         let mut all = texts;
         all.extend(extra);
         check_equivalence(&all, &reqs)?;
+    }
+
+    #[test]
+    fn compiled_fast_path_equals_linear_evaluation(texts in prop::collection::vec(compilable_policy(), 1..25),
+                                                   reqs in prop::collection::vec(request(), 1..12)) {
+        check_compiled(&texts, &reqs)?;
+        check_equivalence(&texts, &reqs)?;
+    }
+
+    #[test]
+    fn compiled_fast_path_equals_linear_evaluation_on_rbac_shaped_sets(
+        texts in prop::collection::vec(rbac_policy(), 1..80),
+        reqs in prop::collection::vec(request(), 1..12)) {
+        check_compiled(&texts, &reqs)?;
     }
 }
 

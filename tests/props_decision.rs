@@ -6,7 +6,8 @@
 //! well-formed review is an `Err` with a message, never a panic; every
 //! answer is allowed, denied or neither, never both; asking twice (the
 //! second time from the cache) gives the same answer; and the order of
-//! groups does not matter.
+//! groups does not matter. The one-pass reader of `parse_review` answers
+//! every body exactly as the careful reader does.
 //!
 //! The case count is bounded for CI (`PROPTEST_CASES`, default 192 per
 //! property, a few seconds in a debug build); the fuzz targets in `fuzz/`
@@ -59,6 +60,16 @@ fn config() -> Config {
 /// Runs one body through the decision path and checks the invariants.
 /// Returns whether it parsed.
 fn check(body: &[u8]) -> Result<bool, TestCaseError> {
+    // The one-pass reader answers exactly what the careful one answers.
+    let summary = |r: &Result<sar::Review, sar::SarError>| {
+        r.as_ref()
+            .map(|r| (r.api_version, r.request.clone()))
+            .map_err(|e| e.to_string())
+    };
+    prop_assert_eq!(
+        summary(&sar::parse_review(body)),
+        summary(&sar::parse_review_careful(body))
+    );
     let review = match sar::parse_review(body) {
         Ok(r) => r,
         Err(e) => {

@@ -19,8 +19,16 @@
 //! principal bucket and at most one leaf per verb, so no policy is
 //! evaluated twice. The leaves' answers are merged exactly as Cedar
 //! combines policies (see [`crate::eval::RawOutcome`]).
+//!
+//! Beside the leaves of Cedar policy sets, the index keeps the same
+//! buckets keyed by plain strings and holding compiled policies
+//! ([`super::compiled`]): [`PolicyIndex::compiled_outcome`] walks them for
+//! a request without building a single Cedar value, and gives up (the
+//! caller then uses Cedar) as soon as a leaf holds a policy that did not
+//! compile or a policy's evaluation would error.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use cedar_policy::Policy;
 
@@ -28,7 +36,9 @@ use cedar_policy::{
     ActionConstraint, EntityTypeName, EntityUid, PolicySet, PrincipalConstraint, ResourceConstraint,
 };
 
+use super::compiled::{CompiledPolicy, Kind, Resource, Unknown, View};
 use crate::entities::{RequestEntities, TYPES};
+use crate::sar::AccessRequest;
 
 /// Policies of one (principal key, action key) slot, split by the resource
 /// type their scope requires, and for `k8s::Resource` by the resource kind
@@ -161,6 +171,57 @@ pub struct PolicyIndex {
     by_principal_entity: HashMap<EntityUid, ByAction>,
     policies: usize,
     leaves: usize,
+    fast: FastIndex,
+}
+
+/// The compiled policies of one leaf set; `Opaque` once any policy of the
+/// set did not compile.
+enum FastSet {
+    Compiled(Vec<Arc<CompiledPolicy>>),
+    Opaque,
+}
+
+impl Default for FastSet {
+    fn default() -> Self {
+        FastSet::Compiled(Vec::new())
+    }
+}
+
+impl FastSet {
+    fn add(&mut self, policy: &Option<Arc<CompiledPolicy>>) {
+        match (&mut *self, policy) {
+            (FastSet::Compiled(list), Some(p)) => list.push(Arc::clone(p)),
+            (_, None) => *self = FastSet::Opaque,
+            (FastSet::Opaque, Some(_)) => {}
+        }
+    }
+}
+
+/// [`Leaf`], compiled. Only the resource types the fast path answers for
+/// are kept.
+#[derive(Default)]
+struct FastLeaf {
+    any_resource: Option<FastSet>,
+    by_resource_type: HashMap<Kind, FastSet>,
+    by_resource_kind: HashMap<String, FastSet>,
+}
+
+/// [`ByAction`], compiled, keyed by `k8s::Action` id.
+#[derive(Default)]
+struct FastByAction {
+    any_action: FastLeaf,
+    by_action: HashMap<String, FastLeaf>,
+}
+
+/// The buckets of the index, keyed by strings, holding compiled policies.
+#[derive(Default)]
+struct FastIndex {
+    /// False when the schema's actions are not all `k8s::Action`s, which
+    /// the compiled action scopes assume.
+    enabled: bool,
+    any_principal: FastByAction,
+    by_principal_type: HashMap<Kind, FastByAction>,
+    by_principal_entity: HashMap<Kind, HashMap<String, FastByAction>>,
 }
 
 /// Expands an action constraint to concrete verbs: `None` for any action.
@@ -198,20 +259,27 @@ impl PolicyIndex {
     /// actions in it (transitively), from the schema.
     pub fn build(set: &PolicySet, action_members: &HashMap<EntityUid, Vec<EntityUid>>) -> Self {
         let mut index = PolicyIndex::default();
+        index.fast.enabled = action_members
+            .iter()
+            .flat_map(|(group, members)| std::iter::once(group).chain(members))
+            .all(|uid| uid.type_name() == &TYPES.action);
         let policies: Vec<&Policy> = set.policies().collect();
         // Reading conditions (through the policy's JSON form) is the costly
         // part of indexing; it is done on several threads.
-        let kinds: Vec<Option<BTreeSet<String>>> = super::par_chunks(&policies, |chunk| {
+        let read = super::par_chunks(&policies, |chunk| {
             chunk
                 .iter()
-                .map(|p| required_resource_kinds(p))
+                .map(|p| {
+                    (
+                        required_resource_kinds(p),
+                        CompiledPolicy::compile(p, action_members).map(Arc::new),
+                    )
+                })
                 .collect::<Vec<_>>()
-        })
-        .into_iter()
-        .flatten()
-        .collect();
-        for (policy, kinds) in policies.into_iter().zip(kinds) {
+        });
+        for (policy, (kinds, compiled)) in policies.into_iter().zip(read.into_iter().flatten()) {
             index.policies += 1;
+            index.fast.insert(policy, &kinds, &compiled, action_members);
             let by_action = match policy.principal_constraint() {
                 PrincipalConstraint::Any => &mut index.any_principal,
                 PrincipalConstraint::Is(t) => index.by_principal_type.entry(t).or_default(),
@@ -266,6 +334,34 @@ impl PolicyIndex {
         }
         index.leaves = index.count_leaves();
         index
+    }
+
+    /// Cedar's outcome for a request from the compiled policies alone: the
+    /// satisfied (id, forbid) pairs, or `None` when the fast path cannot
+    /// answer (see the module documentation).
+    pub(crate) fn compiled_outcome<'a>(
+        &'a self,
+        req: &AccessRequest,
+    ) -> Option<Vec<&'a CompiledPolicy>> {
+        if !self.fast.enabled {
+            return None;
+        }
+        let view = View::of(req)?;
+        let mut satisfied = Vec::new();
+        self.fast
+            .candidates(&view, |set| match set {
+                FastSet::Opaque => Err(Unknown),
+                FastSet::Compiled(list) => {
+                    for p in list {
+                        if p.satisfied(&view)? {
+                            satisfied.push(&**p);
+                        }
+                    }
+                    Ok(())
+                }
+            })
+            .ok()?;
+        Some(satisfied)
     }
 
     fn count_leaves(&self) -> usize {
@@ -344,6 +440,115 @@ impl PolicyIndex {
                 visit(b);
             }
         }
+    }
+}
+
+impl FastIndex {
+    /// Files a policy exactly where [`PolicyIndex::build`] files it, under
+    /// string keys; buckets no fast-path request can visit are left out.
+    fn insert(
+        &mut self,
+        policy: &Policy,
+        kinds: &Option<BTreeSet<String>>,
+        compiled: &Option<Arc<CompiledPolicy>>,
+        action_members: &HashMap<EntityUid, Vec<EntityUid>>,
+    ) {
+        let by_action = match policy.principal_constraint() {
+            PrincipalConstraint::Any => &mut self.any_principal,
+            PrincipalConstraint::Is(t) => self.by_principal_type.entry(Kind::of(&t)).or_default(),
+            PrincipalConstraint::Eq(uid)
+            | PrincipalConstraint::In(uid)
+            | PrincipalConstraint::IsIn(_, uid) => self
+                .by_principal_entity
+                .entry(Kind::of(uid.type_name()))
+                .or_default()
+                .entry(uid.id().unescaped().to_owned())
+                .or_default(),
+        };
+        let resource_type = match policy.resource_constraint() {
+            ResourceConstraint::Is(t) | ResourceConstraint::IsIn(t, _) => Some(Kind::of(&t)),
+            ResourceConstraint::Eq(uid) => Some(Kind::of(uid.type_name())),
+            ResourceConstraint::Any | ResourceConstraint::In(_) => None,
+        };
+        let insert = |leaf: &mut FastLeaf| match (kinds, resource_type) {
+            (Some(kinds), _) => {
+                for kind in kinds {
+                    leaf.by_resource_kind
+                        .entry(kind.clone())
+                        .or_default()
+                        .add(compiled);
+                }
+            }
+            (None, None) => leaf.any_resource.get_or_insert_default().add(compiled),
+            (None, Some(t @ (Kind::Resource | Kind::NonResourceUrl))) => {
+                leaf.by_resource_type.entry(t).or_default().add(compiled)
+            }
+            (None, Some(_)) => {}
+        };
+        match action_keys(policy, action_members) {
+            None => insert(&mut by_action.any_action),
+            Some(keys) => {
+                for key in keys.iter().filter(|k| k.type_name() == &TYPES.action) {
+                    insert(
+                        by_action
+                            .by_action
+                            .entry(key.id().unescaped().to_owned())
+                            .or_default(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with every compiled set that may hold a policy whose
+    /// scope matches the request, as [`PolicyIndex::candidate_sets`] does;
+    /// stops at the first error.
+    fn candidates<'a>(
+        &'a self,
+        v: &View<'_>,
+        mut f: impl FnMut(&'a FastSet) -> Result<(), Unknown>,
+    ) -> Result<(), Unknown> {
+        let resource_type = v.resource_kind();
+        let resource_kind = match v.resource {
+            Resource::Api(r) => Some(r.resource.as_str()),
+            Resource::Url(_) => None,
+        };
+        let mut visit = |b: &'a FastByAction| -> Result<(), Unknown> {
+            for leaf in [Some(&b.any_action), b.by_action.get(v.action)]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(set) = &leaf.any_resource {
+                    f(set)?;
+                }
+                if let Some(set) = leaf.by_resource_type.get(&resource_type) {
+                    f(set)?;
+                }
+                if let Some(set) = resource_kind.and_then(|k| leaf.by_resource_kind.get(k)) {
+                    f(set)?;
+                }
+            }
+            Ok(())
+        };
+        visit(&self.any_principal)?;
+        if let Some(b) = self.by_principal_type.get(&v.principal) {
+            visit(b)?;
+        }
+        if let Some(b) = self
+            .by_principal_entity
+            .get(&v.principal)
+            .and_then(|m| m.get(v.user))
+        {
+            visit(b)?;
+        }
+        if let Some(groups) = self.by_principal_entity.get(&Kind::Group) {
+            for group in v.groups {
+                if let Some(b) = groups.get(group.as_str()) {
+                    visit(b)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

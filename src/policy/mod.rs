@@ -6,6 +6,7 @@
 //! partial (and therefore looser) policy set.
 
 mod compile;
+pub(crate) mod compiled;
 mod diagnostics;
 pub mod index;
 mod schema;

@@ -15,7 +15,7 @@ mod response;
 
 use std::collections::BTreeMap;
 
-pub use parse::{parse_review, Review};
+pub use parse::{parse_review, parse_review_careful, Review};
 pub use response::{response_json, Status};
 
 /// The two SubjectAccessReview versions the apiserver may send.

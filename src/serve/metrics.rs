@@ -25,13 +25,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Every metric the webhook exports.
 pub struct Metrics {
     pub registry: Registry,
-    pub requests: IntCounterVec,
     pub request_errors: IntCounterVec,
-    pub request_duration: HistogramVec,
     pub evaluation_duration: Histogram,
     pub admission_requests: IntCounterVec,
     pub admission_duration: HistogramVec,
-    pub cache_requests: IntCounterVec,
     pub cache_entries: IntGauge,
     pub cache_bytes: IntGauge,
     pub policies: IntGaugeVec,
@@ -46,6 +43,26 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// Count decisions per policy id (`--policy-metrics`).
     per_policy: bool,
+    /// The children every answer touches, resolved once: looking a child
+    /// up by label values hashes them and takes a read lock, per request.
+    hot: HotChildren,
+}
+
+/// Children of the labelled request metrics, by verdict and cache result.
+struct HotChildren {
+    /// `requests_total` and `request_duration_seconds`, indexed by
+    /// [`verdict_index`].
+    by_verdict: [(IntCounter, Histogram); 3],
+    cache_hit: IntCounter,
+    cache_miss: IntCounter,
+}
+
+fn verdict_index(v: Verdict) -> usize {
+    match v {
+        Verdict::Allowed => 0,
+        Verdict::Denied => 1,
+        Verdict::NoOpinion => 2,
+    }
 }
 
 /// Registers a new metric. The names and label sets are fixed in this file,
@@ -117,6 +134,31 @@ impl Metrics {
             ),
         );
 
+        let requests = counter_vec(
+            "requests_total",
+            "SubjectAccessReviews answered, by decision.",
+            &["decision"],
+        );
+        let cache_requests = counter_vec(
+            "cache_requests_total",
+            "Decision cache lookups, by result.",
+            &["result"],
+        );
+        let child = |v: Verdict| {
+            (
+                requests.with_label_values(&[v.as_str()]),
+                request_duration.with_label_values(&[v.as_str()]),
+            )
+        };
+        let hot = HotChildren {
+            by_verdict: [
+                child(Verdict::Allowed),
+                child(Verdict::Denied),
+                child(Verdict::NoOpinion),
+            ],
+            cache_hit: cache_requests.with_label_values(&["hit"]),
+            cache_miss: cache_requests.with_label_values(&["miss"]),
+        };
         let m = Metrics {
             admission_requests: counter_vec(
                 "admission_requests_total",
@@ -124,23 +166,12 @@ impl Metrics {
                 &["decision", "operation"],
             ),
             admission_duration,
-            requests: counter_vec(
-                "requests_total",
-                "SubjectAccessReviews answered, by decision.",
-                &["decision"],
-            ),
             request_errors: counter_vec(
                 "request_errors_total",
                 "Requests refused before a decision, by reason.",
                 &["reason"],
             ),
-            request_duration,
             evaluation_duration,
-            cache_requests: counter_vec(
-                "cache_requests_total",
-                "Decision cache lookups, by result.",
-                &["result"],
-            ),
             cache_entries: gauge(
                 "cache_entries",
                 "Decisions in the cache of the live policy set.",
@@ -196,17 +227,11 @@ impl Metrics {
             ),
             registry,
             per_policy,
+            hot,
         };
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for v in [Verdict::Allowed, Verdict::Denied, Verdict::NoOpinion] {
-            m.requests.with_label_values(&[v.as_str()]);
-            m.request_duration.with_label_values(&[v.as_str()]);
-        }
-        for r in ["hit", "miss"] {
-            m.cache_requests.with_label_values(&[r]);
-        }
         for r in ["success", "failure", "unchanged"] {
             m.policy_reloads.with_label_values(&[r]);
         }
@@ -224,19 +249,20 @@ impl Metrics {
     /// Records one answered request.
     pub fn record(&self, outcome: &Outcome, total_seconds: f64) {
         let d = &outcome.decision;
-        let verdict = d.verdict.as_str();
-        self.requests.with_label_values(&[verdict]).inc();
-        self.request_duration
-            .with_label_values(&[verdict])
-            .observe(total_seconds);
+        let (requests, duration) = &self.hot.by_verdict[verdict_index(d.verdict)];
+        requests.inc();
+        duration.observe(total_seconds);
         if d.exempt {
             self.exempt.inc();
             return;
         }
         self.evaluation_duration
             .observe(outcome.elapsed.as_secs_f64());
-        let result = if outcome.cache_hit { "hit" } else { "miss" };
-        self.cache_requests.with_label_values(&[result]).inc();
+        if outcome.cache_hit {
+            self.hot.cache_hit.inc();
+        } else {
+            self.hot.cache_miss.inc();
+        }
         if !d.errors.is_empty() && !outcome.cache_hit {
             self.evaluation_errors.inc_by(d.errors.len() as u64);
         }
