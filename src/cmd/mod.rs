@@ -5,6 +5,7 @@
 mod certs;
 mod check;
 mod convert_rbac;
+mod diff;
 mod fmt;
 pub mod serve;
 mod test;
@@ -47,6 +48,8 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Convert Kubernetes RBAC roles and bindings to Cedar policies.
     ConvertRbac(convert_rbac::ConvertRbacArgs),
+    /// Prove what changes between two policy sets (cedar-policy-symcc + cvc5).
+    Diff(diff::DiffArgs),
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Test(args) => test::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::ConvertRbac(args) => convert_rbac::run(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }
 
