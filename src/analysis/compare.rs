@@ -517,10 +517,30 @@ async fn never_matching(
                     .map(|m| m.file.clone())
                     .unwrap_or_default(),
                 policy: id,
-                message: "can never match a request the webhook evaluates".into(),
+                message: if policy.effect() == Effect::Forbid {
+                    "can never match a request the webhook evaluates (a forbid that errors still \
+                     denies: --never-errors shows where)"
+                } else {
+                    "can never match a request the webhook evaluates"
+                }
+                .into(),
             });
         }
     }
+}
+
+/// The policy with the guard's condition put first: it then errors only
+/// on requests the guard lets through (the guard itself cannot error, and
+/// `&&` stops at a false guard).
+fn guarded(policy: &Policy, guard: &Policy) -> Result<Policy, String> {
+    let mut json = policy.to_json().map_err(|e| e.to_string())?;
+    let guard = guard.to_json().map_err(|e| e.to_string())?;
+    let condition = serde_json::json!({ "kind": "when", "body": guard["conditions"][0]["body"] });
+    json["conditions"]
+        .as_array_mut()
+        .ok_or("a policy without conditions")?
+        .insert(0, condition);
+    Policy::from_json(Some(policy.id().clone()), json).map_err(|e| e.to_string())
 }
 
 /// `--never-errors`: one counterexample per forbid of NEW that can error.
@@ -536,12 +556,15 @@ async fn erroring_forbids(
             continue;
         }
         for env in &new.envs[i] {
-            if !guards.contains_key(&env_key(env)) {
+            let Some(guard) = guards.get(&env_key(env)) else {
                 continue;
-            }
-            let answer = match CompiledPolicy::compile(policy, env, schema) {
+            };
+            let compiled = guarded(policy, guard).and_then(|p| {
+                CompiledPolicy::compile(&p, env, schema).map_err(|e| symcc_error(&e))
+            });
+            let answer = match compiled {
                 Ok(c) => prover.error_example(&c).await.map_err(|e| e.to_string()),
-                Err(e) => Err(symcc_error(&e)),
+                Err(e) => Err(e),
             };
             match answer {
                 Ok(None) => {}
