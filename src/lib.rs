@@ -13,6 +13,7 @@
 //! | [`policy`] | source files, schema, compile, index, the immutable [`policy::Snapshot`] |
 //! | [`entities`] | an access request to Cedar principal, action, resource and entities |
 //! | [`sar`] | SubjectAccessReview in and out, the normalised [`sar::AccessRequest`] |
+//! | [`rollout`] | the replayable decision record and `replay` |
 //! | [`analysis`] | symbolic comparison of two policy sets behind `diff` (cedar-policy-symcc, cvc5) |
 //! | [`authoring`] | the author's toolkit behind `test`, `fmt` and `convert-rbac` |
 //! | [`certs`], [`walk`], [`yaml`] | certificate generation; the one directory walker; the one YAML reader |
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod entities;
 pub mod eval;
 pub mod policy;
+pub mod rollout;
 pub mod sar;
 pub mod serve;
 pub(crate) mod walk;

@@ -7,6 +7,7 @@ mod check;
 mod convert_rbac;
 mod diff;
 mod fmt;
+mod replay;
 pub mod serve;
 mod test;
 mod validate;
@@ -50,6 +51,8 @@ pub enum Command {
     ConvertRbac(convert_rbac::ConvertRbacArgs),
     /// Prove what changes between two policy sets (cedar-policy-symcc + cvc5).
     Diff(diff::DiffArgs),
+    /// Decide recorded requests (JSON decision logs) again under a policy set.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Fmt(args) => fmt::run(&args),
         Command::ConvertRbac(args) => convert_rbac::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 
