@@ -13,6 +13,8 @@
 //! | [`policy`] | source files, schema, compile, index, the immutable [`policy::Snapshot`] |
 //! | [`entities`] | an access request to Cedar principal, action, resource and entities |
 //! | [`sar`] | SubjectAccessReview in and out, the normalised [`sar::AccessRequest`] |
+//! | [`rollout`] | the replayable decision record and `replay` |
+//! | [`analysis`] | symbolic comparison of two policy sets behind `diff` (cedar-policy-symcc, cvc5) |
 //! | [`authoring`] | the author's toolkit behind `test`, `fmt` and `convert-rbac` |
 //! | [`certs`], [`walk`], [`yaml`] | certificate generation; the one directory walker; the one YAML reader |
 //!
@@ -22,6 +24,7 @@
 //! commands, the tests and the benches all go through those functions.
 
 pub mod admission;
+pub mod analysis;
 pub mod authoring;
 pub mod certs;
 pub mod cmd;
@@ -30,6 +33,7 @@ pub mod engine;
 pub mod entities;
 pub mod eval;
 pub mod policy;
+pub mod rollout;
 pub mod sar;
 pub mod serve;
 pub(crate) mod walk;

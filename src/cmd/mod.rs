@@ -5,7 +5,9 @@
 mod certs;
 mod check;
 mod convert_rbac;
+mod diff;
 mod fmt;
+mod replay;
 mod schema;
 pub mod serve;
 mod test;
@@ -49,6 +51,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Convert Kubernetes RBAC roles and bindings to Cedar policies.
     ConvertRbac(convert_rbac::ConvertRbacArgs),
+    /// Prove what changes between two policy sets (cedar-policy-symcc + cvc5).
+    Diff(diff::DiffArgs),
+    /// Decide recorded requests (JSON decision logs) again under a policy set.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -63,6 +69,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Test(args) => test::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::ConvertRbac(args) => convert_rbac::run(&args),
+        Command::Diff(args) => diff::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 

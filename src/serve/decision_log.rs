@@ -4,8 +4,9 @@
 //! Lists are written as lists (a JSON array with `--log-format json`), and
 //! every field a client controls is bounded: a few entries and a count,
 //! long strings cut with their length, so one request cannot make a
-//! megabyte log line. `extra` values are never logged (EKS puts access key
-//! ids there); only their keys are.
+//! megabyte log line. `extra` values are logged only for the allow-listed
+//! keys of the replayable request (never `accessKeyId`: EKS puts access
+//! key ids there); of the others, only the keys are.
 
 use std::time::Duration;
 
@@ -88,6 +89,10 @@ pub struct Record<'a> {
     pub generation: u64,
     pub latency_us: u64,
     pub evaluation_error: &'a str,
+    /// Version of the replayable part below (docs/operations.md).
+    pub record_version: u32,
+    /// The normalised request, for `replay`; `null` when too large to record.
+    pub request: Option<crate::rollout::RecordedRequest>,
 }
 
 impl<'a> Record<'a> {
@@ -114,6 +119,8 @@ impl<'a> Record<'a> {
             generation: outcome.generation,
             latency_us: u64::try_from(total.as_micros()).unwrap_or(u64::MAX),
             evaluation_error: &d.status.evaluation_error,
+            record_version: crate::rollout::RECORD_VERSION,
+            request: crate::rollout::RecordedRequest::of(req),
         }
     }
 }
