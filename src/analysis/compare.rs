@@ -483,8 +483,8 @@ async fn never_matching(
             let mut set = PolicySet::new();
             let compiled = set
                 .add(guard.clone())
-                .and_then(|()| set.add(new.as_permit[i].clone()))
                 .map_err(|e| e.to_string())
+                .and_then(|()| set.add(new.as_permit[i].clone()).map_err(|e| e.to_string()))
                 .and_then(|()| {
                     CompiledPolicySet::compile(&set, env, schema).map_err(|e| symcc_error(&e))
                 });

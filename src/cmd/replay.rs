@@ -78,7 +78,7 @@ fn feed(replayer: &mut Replayer, input: impl Read, progress: bool) -> std::io::R
             continue;
         }
         replayer.feed(&String::from_utf8_lossy(&buf));
-        if progress && replayer.records() % 100_000 == 0 && replayer.records() > 0 {
+        if progress && replayer.records().is_multiple_of(100_000) && replayer.records() > 0 {
             eprint!("\rreplayed {} records", replayer.records());
         }
     }

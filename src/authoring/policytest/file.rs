@@ -41,7 +41,7 @@ use crate::yaml;
 /// What a case asks about.
 #[derive(Clone, Debug)]
 pub enum Input {
-    Sar(AccessRequest),
+    Sar(Box<AccessRequest>),
     Admission(Box<AdmissionInput>),
 }
 
@@ -422,7 +422,7 @@ fn case_body(
 fn sar_input(sar: &serde_json::Value) -> Result<Input, String> {
     let body = serde_json::to_vec(sar).map_err(|e| e.to_string())?;
     let review = sar::parse_review(&body).map_err(|e| format!("invalid request: {e}"))?;
-    Ok(Input::Sar(review.request))
+    Ok(Input::Sar(Box::new(review.request)))
 }
 
 /// Parses a test file's text. Malformed cases are kept (with the reason)
