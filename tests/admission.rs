@@ -305,7 +305,7 @@ fn objects_convert_by_the_schema_and_cannot_forge_their_old_version() {
         r#"
         @id("replicas")
         forbid (principal, action, resource is apps::v1::Deployment)
-        when { resource.spec has replicas && resource.spec.replicas > 5 };
+        when { resource has spec && resource.spec has replicas && resource.spec.replicas > 5 };
         @id("spoofed-old")
         forbid (principal, action == k8s::admission::Action::"create", resource)
         when { resource has oldObject };

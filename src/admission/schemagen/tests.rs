@@ -3,6 +3,10 @@
 
 use serde_json::{json, Value};
 
+/// The authorization part of the built-in schema (as `policy::AUTHORIZATION_SCHEMA`,
+/// read here directly so the admission module never depends on `policy`).
+const AUTHORIZATION_SCHEMA: &str = include_str!("../../../schema/k8s.cedarschema");
+
 use super::{generate, Document, Error};
 
 /// A document defining `schemas`, with a `post` operation for each kind.
@@ -55,11 +59,7 @@ fn thing(properties: Value, required: &[&str]) -> Document {
 /// error), and returns the text.
 fn text(docs: &[Document]) -> String {
     let generated = generate(docs, "test").unwrap_or_else(|e| panic!("{e}"));
-    let full = format!(
-        "{}\n{}",
-        crate::policy::AUTHORIZATION_SCHEMA,
-        generated.text
-    );
+    let full = format!("{}\n{}", AUTHORIZATION_SCHEMA, generated.text);
     if let Err(e) = cedar_policy::Schema::from_cedarschema_str(&full) {
         panic!("{:?}\n{}", miette::Report::new(e), generated.text);
     }
@@ -484,7 +484,7 @@ mod arbitrary {
     use serde_json::{json, Value};
 
     use super::super::generate;
-    use super::{doc, gvk, meta, OBJECT_META};
+    use super::{doc, gvk, meta, AUTHORIZATION_SCHEMA, OBJECT_META};
 
     const KEYS: &[&str] = &[
         "type",
@@ -549,7 +549,7 @@ mod arbitrary {
                 "com.example.v1.B": b,
             }), &[("example.com", "v1", "Thing")]);
             if let Ok(generated) = generate(&[d], "") {
-                let full = format!("{}\n{}", crate::policy::AUTHORIZATION_SCHEMA, generated.text);
+                let full = format!("{}\n{}", AUTHORIZATION_SCHEMA, generated.text);
                 prop_assert!(
                     cedar_policy::Schema::from_cedarschema_str(&full).is_ok(),
                     "{}", generated.text
