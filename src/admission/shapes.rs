@@ -138,7 +138,8 @@ impl Shapes {
         Self::from_json(&json)
     }
 
-    fn from_json(json: &Value) -> Self {
+    /// Reads the shapes from a schema fragment's JSON form.
+    pub fn from_json(json: &Value) -> Self {
         let Some(namespaces) = json.as_object() else {
             return Shapes::default();
         };

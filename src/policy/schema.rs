@@ -48,11 +48,15 @@ pub struct SchemaBundle {
     pub authorization_schema: Option<Schema>,
 }
 
+/// The schema text's JSON form, parsed once for what is derived from it.
+fn fragment_json(text: &str) -> Option<serde_json::Value> {
+    let (fragment, _) = cedar_policy::SchemaFragment::from_cedarschema_str(text).ok()?;
+    fragment.to_json_value().ok()
+}
+
 /// The schema without the actions of namespaces other than `k8s`, or
 /// `None` when it has none (or cannot be rebuilt).
-fn authorization_only(text: &str) -> Option<Schema> {
-    let (fragment, _) = cedar_policy::SchemaFragment::from_cedarschema_str(text).ok()?;
-    let mut json = fragment.to_json_value().ok()?;
+fn authorization_only(mut json: serde_json::Value) -> Option<Schema> {
     let mut dropped = false;
     for (ns, body) in json.as_object_mut()? {
         if ns == "k8s" {
@@ -107,13 +111,14 @@ impl SchemaBundle {
             };
             by_id.insert(uid.id().unescaped().to_owned(), action.clone());
         }
+        let json = fragment_json(text);
         Ok(SchemaBundle {
             schema,
             grouped_actions,
             admission_actions,
             action_members,
-            shapes: Shapes::from_cedarschema(text),
-            authorization_schema: authorization_only(text),
+            shapes: json.as_ref().map(Shapes::from_json).unwrap_or_default(),
+            authorization_schema: json.and_then(authorization_only),
         })
     }
 
