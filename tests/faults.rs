@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::server::{client_config, connect, runtime, Pki, Proto, Server};
+use common::server::{client_config, connect, runtime, Pki, Proto, Server, PATIENCE};
 use serde_json::Value;
 
 /// A review that k8s-basics allows, and that [`DENY_ALICE`] denies.
@@ -118,7 +118,7 @@ fn deleted_policy_directory_keeps_the_last_set_until_it_is_back() {
 
     std::fs::remove_dir_all(&dir).unwrap();
     assert_keeps_serving(&server, &pki, "deleting the directory");
-    server.wait_for_log(Duration::from_secs(2), |l| {
+    server.wait_for_log(PATIENCE, |l| {
         l.contains("the previous set keeps serving") && l.contains("No such file")
     });
 
@@ -467,11 +467,9 @@ fn garbage_in_the_serving_cert_files_keeps_the_old_cert_serving() {
     for (what, fault) in faults {
         let before = errors();
         fault();
-        wait_until(
-            &format!("the {what} to be reported"),
-            Duration::from_secs(5),
-            || errors() > before,
-        );
+        wait_until(&format!("the {what} to be reported"), PATIENCE, || {
+            errors() > before
+        });
         assert_eq!(
             presented(),
             old_der,
@@ -484,7 +482,7 @@ fn garbage_in_the_serving_cert_files_keeps_the_old_cert_serving() {
         std::fs::write(&pki.serving_key, &key).unwrap();
         std::thread::sleep(Duration::from_millis(300));
     }
-    let line = server.wait_for_log(Duration::from_secs(1), |l| {
+    let line = server.wait_for_log(PATIENCE, |l| {
         l.contains("new serving certificate not loaded")
     });
     assert!(
@@ -497,9 +495,7 @@ fn garbage_in_the_serving_cert_files_keeps_the_old_cert_serving() {
     std::fs::write(&pki.serving_key, &new_key).unwrap();
     std::fs::write(&pki.serving_cert, &new_cert).unwrap();
     let new_der = pem_der(new_cert.as_bytes());
-    wait_until("the new certificate", Duration::from_secs(5), || {
-        presented() == new_der
-    });
+    wait_until("the new certificate", PATIENCE, || presented() == new_der);
     assert_eq!(server.admin_get("/healthz").0, 200);
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::server::{client_config, connect, runtime, Pki, Proto, Server};
+use common::server::{client_config, connect, runtime, Pki, Proto, Server, PATIENCE};
 use serde_json::json;
 
 /// Every sample of a Prometheus text exposition, and each metric's TYPE.
@@ -230,7 +230,7 @@ fn wait_for(server: &Server, series: &str, at_least: f64) {
     let start = Instant::now();
     while server.metric(series) < at_least {
         assert!(
-            start.elapsed() < Duration::from_secs(3),
+            start.elapsed() < PATIENCE,
             "{series} stayed below {at_least}"
         );
         std::thread::sleep(Duration::from_millis(25));
@@ -257,9 +257,7 @@ fn the_json_decision_log_has_its_fields_and_never_an_extra_value() {
         c.authorize(&nr).await;
         c.authorize(&sar).await;
     });
-    let deny = server.wait_for_log(Duration::from_secs(2), |l| {
-        l.contains("\"decision\":\"denied\"")
-    });
+    let deny = server.wait_for_log(PATIENCE, |l| l.contains("\"decision\":\"denied\""));
     let v: serde_json::Value = serde_json::from_str(&deny).unwrap();
     assert_eq!(v["message"], "decision");
     assert_eq!(v["user"], "arn:aws:sts::111122223333:assumed-role/dev/s1");
@@ -284,10 +282,10 @@ fn the_json_decision_log_has_its_fields_and_never_an_extra_value() {
         serde_json::json!(["accessKeyId", "canonicalArn"]),
         "extra keys as a JSON array"
     );
-    server.wait_for_log(Duration::from_secs(2), |l| {
+    server.wait_for_log(PATIENCE, |l| {
         l.contains("\"path\":\"/healthz\"") && l.contains("no_opinion")
     });
-    server.wait_for_log(Duration::from_secs(2), |l| {
+    server.wait_for_log(PATIENCE, |l| {
         l.contains("\"decision\":\"denied\"") && l.contains("\"cache_hit\":true")
     });
     for line in server.logs.lock().unwrap().iter() {

@@ -11,6 +11,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for something that should happen within moments
+/// (a reload, a log line, a metric). Generous, because CI machines are shared
+/// and debug builds are slow; a passing test never waits it out, and it stays
+/// well below the 60 s policy poll the reload tests set, so what happens
+/// within it was the file watcher's doing.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
 use axum::body::Bytes;
 use cedar_authorizer::certs::Authority;
 use http_body_util::{BodyExt, Full};
