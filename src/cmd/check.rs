@@ -63,21 +63,10 @@ pub(super) fn run(args: &CheckArgs) -> i32 {
     if is_admission_review(&body) {
         return run_admission(args, &body);
     }
-    let review = match sar::parse_review(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.sar.display());
-            return 2;
-        }
+    let (review, engine) = match prepare(args, &body, sar::parse_review) {
+        Ok(ready) => ready,
+        Err(code) => return code,
     };
-    let snapshot = match load_snapshot(&args.policy) {
-        Ok(s) => s,
-        Err(e) => {
-            report_load_error(&e);
-            return 1;
-        }
-    };
-    let engine = Engine::new(snapshot, args.exempt.exemptions(), 0);
     let outcome = engine.decide(&review.request);
     if args.explain {
         explain(&engine.snapshot(), &review.request, &outcome.decision);
@@ -89,6 +78,25 @@ pub(super) fn run(args: &CheckArgs) -> i32 {
     0
 }
 
+/// Parses the input with `parse`, then loads the policies into an engine;
+/// on failure, the error is reported and the exit code returned (2 for
+/// malformed input, 1 for bad policies).
+fn prepare<T, E: std::fmt::Display>(
+    args: &CheckArgs,
+    body: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<(T, Engine), i32> {
+    let input = parse(body).map_err(|e| {
+        eprintln!("error: {}: {e}", args.sar.display());
+        2
+    })?;
+    let snapshot = load_snapshot(&args.policy).map_err(|e| {
+        report_load_error(&e);
+        1
+    })?;
+    Ok((input, Engine::new(snapshot, args.exempt.exemptions(), 0)))
+}
+
 fn print_pretty(body: &[u8]) {
     let pretty: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     println!(
@@ -98,21 +106,10 @@ fn print_pretty(body: &[u8]) {
 }
 
 fn run_admission(args: &CheckArgs, body: &[u8]) -> i32 {
-    let input = match admission::parse_review(body) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.sar.display());
-            return 2;
-        }
+    let (input, engine) = match prepare(args, body, admission::parse_review) {
+        Ok(ready) => ready,
+        Err(code) => return code,
     };
-    let snapshot = match load_snapshot(&args.policy) {
-        Ok(s) => s,
-        Err(e) => {
-            report_load_error(&e);
-            return 1;
-        }
-    };
-    let engine = Engine::new(snapshot, args.exempt.exemptions(), 0);
     let outcome = engine.admit(&input);
     let d = &outcome.decision;
     let refused =

@@ -64,14 +64,7 @@ pub(super) fn run(args: &DiffArgs) -> i32 {
             return 2;
         }
     };
-    if args.format == "json" {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        print_text(&report, args);
-    }
+    super::print_report(&report, &args.format, |r| print_text(r, args));
     report.exit_code()
 }
 

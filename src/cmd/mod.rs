@@ -144,3 +144,16 @@ pub(crate) fn report_load_error(e: &LoadError) {
         other => eprintln!("error: {other}"),
     }
 }
+
+/// Prints a report as pretty JSON with `--format json`, otherwise as text
+/// for people.
+pub(crate) fn print_report<R: serde::Serialize>(report: &R, format: &str, text: impl FnOnce(&R)) {
+    if format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+    } else {
+        text(report);
+    }
+}

@@ -120,14 +120,7 @@ pub(super) fn run(args: &ReplayArgs) -> i32 {
         eprintln!();
     }
     let report = replayer.finish();
-    if args.format == "json" {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        print_text(&report, args);
-    }
+    super::print_report(&report, &args.format, |r| print_text(r, args));
     if args.fail_on_change && report.changed > 0 {
         1
     } else {

@@ -122,6 +122,15 @@ fn static_operator(op: &str, known: &[&'static str]) -> Option<&'static str> {
     known.iter().copied().find(|k| *k == op)
 }
 
+/// Each requirement of an optional selector converted by `f`, or the first
+/// error.
+fn each<Q, R>(
+    list: &Option<Vec<Q>>,
+    f: impl Fn(&Q) -> Result<R, String>,
+) -> Result<Option<Vec<R>>, String> {
+    list.as_ref().map(|l| l.iter().map(f).collect()).transpose()
+}
+
 impl RecordedRequest {
     /// The record of a request; `None` when it is too large to record.
     pub fn of(req: &AccessRequest) -> Option<Self> {
@@ -140,24 +149,22 @@ impl RecordedRequest {
                     subresource: r.subresource.clone(),
                     namespace: r.namespace.clone(),
                     name: r.name.clone(),
-                    label_selector: r.label_selector.as_ref().map(|l| {
-                        l.iter()
-                            .map(|q| RecordedLabel {
-                                key: q.key.clone(),
-                                operator: q.operator.to_owned(),
-                                values: q.values.clone(),
-                            })
-                            .collect()
-                    }),
-                    field_selector: r.field_selector.as_ref().map(|f| {
-                        f.iter()
-                            .map(|q| RecordedField {
-                                field: q.field.clone(),
-                                operator: q.operator.to_owned(),
-                                value: q.value.clone(),
-                            })
-                            .collect()
-                    }),
+                    label_selector: each(&r.label_selector, |q| {
+                        Ok::<_, String>(RecordedLabel {
+                            key: q.key.clone(),
+                            operator: q.operator.to_owned(),
+                            values: q.values.clone(),
+                        })
+                    })
+                    .unwrap_or_default(),
+                    field_selector: each(&r.field_selector, |q| {
+                        Ok::<_, String>(RecordedField {
+                            field: q.field.clone(),
+                            operator: q.operator.to_owned(),
+                            value: q.value.clone(),
+                        })
+                    })
+                    .unwrap_or_default(),
                 }),
                 None,
             ),
@@ -198,41 +205,24 @@ impl RecordedRequest {
                 subresource: r.subresource.clone(),
                 namespace: r.namespace.clone(),
                 name: r.name.clone(),
-                label_selector: r
-                    .label_selector
-                    .as_ref()
-                    .map(|l| {
-                        l.iter()
-                            .map(|q| {
-                                let operator =
-                                    static_operator(&q.operator, &["in", "notin", "exists", "!"])
-                                        .ok_or_else(|| format!("label operator {:?}", q.operator))?;
-                                Ok(LabelRequirement {
-                                    key: q.key.clone(),
-                                    operator,
-                                    values: q.values.clone(),
-                                })
-                            })
-                            .collect::<Result<Vec<_>, String>>()
+                label_selector: each(&r.label_selector, |q| {
+                    let operator = static_operator(&q.operator, &["in", "notin", "exists", "!"])
+                        .ok_or_else(|| format!("label operator {:?}", q.operator))?;
+                    Ok(LabelRequirement {
+                        key: q.key.clone(),
+                        operator,
+                        values: q.values.clone(),
                     })
-                    .transpose()?,
-                field_selector: r
-                    .field_selector
-                    .as_ref()
-                    .map(|f| {
-                        f.iter()
-                            .map(|q| {
-                                let operator = static_operator(&q.operator, &["=", "!="])
-                                    .ok_or_else(|| format!("field operator {:?}", q.operator))?;
-                                Ok(FieldRequirement {
-                                    field: q.field.clone(),
-                                    operator,
-                                    value: q.value.clone(),
-                                })
-                            })
-                            .collect::<Result<Vec<_>, String>>()
+                })?,
+                field_selector: each(&r.field_selector, |q| {
+                    let operator = static_operator(&q.operator, &["=", "!="])
+                        .ok_or_else(|| format!("field operator {:?}", q.operator))?;
+                    Ok(FieldRequirement {
+                        field: q.field.clone(),
+                        operator,
+                        value: q.value.clone(),
                     })
-                    .transpose()?,
+                })?,
             }),
             (None, Some(path)) => Attributes::NonResource(NonResourceAttributes {
                 verb: self.verb.clone(),

@@ -368,111 +368,131 @@ impl Default for Options {
 /// test run against something else.
 pub fn replace_once(text: &str, from: &str, to: &str) -> String {
     let n = text.matches(from).count();
-    assert_eq!(
-        n, 1,
-        "expected `{from}` exactly once in deploy/authorization-config.yaml, found {n}"
-    );
+    assert_eq!(n, 1, "expected `{from}` exactly once, found {n}");
     text.replacen(from, to, 1)
+}
+
+/// The project's `deploy/NAME` with each `(from, to)` edit made exactly
+/// once (see [`replace_once`]).
+fn deploy_file(name: &str, edits: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    edits.iter().fold(text, |text, (from, to)| {
+        let n = text.matches(from).count();
+        assert_eq!(
+            n, 1,
+            "expected `{from}` exactly once in deploy/{name}, found {n}"
+        );
+        text.replacen(from, to, 1)
+    })
+}
+
+/// The deploy kubeconfigs' client certificate and key, pointed at this
+/// test's files.
+fn client_cert_edits(pki: &Pki) -> [(&'static str, String); 2] {
+    [
+        (
+            "client-certificate: /etc/kubernetes/cedar/pki/apiserver-client.pem",
+            format!("client-certificate: {}", pki.client_cert.display()),
+        ),
+        (
+            "client-key: /etc/kubernetes/cedar/pki/apiserver-client-key.pem",
+            format!("client-key: {}", pki.client_key.display()),
+        ),
+    ]
 }
 
 /// The project's `deploy/authorization-config.yaml` with only the
 /// kubeconfig path, the timeout, the TTLs and the failure policy changed.
 pub fn authorization_config(kubeconfig: &Path, o: &Options) -> String {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/authorization-config.yaml");
-    let text = std::fs::read_to_string(&deploy).unwrap();
-    let text = replace_once(
-        &text,
-        "kubeConfigFile: /etc/kubernetes/cedar/webhook.kubeconfig",
-        &format!("kubeConfigFile: {}", kubeconfig.display()),
-    );
-    let text = replace_once(&text, "timeout: 3s", &format!("timeout: {}", o.timeout));
-    let text = replace_once(
-        &text,
-        "authorizedTTL: 30s",
-        &format!("authorizedTTL: {}", o.authorized_ttl),
-    );
-    let text = replace_once(
-        &text,
-        "unauthorizedTTL: 10s",
-        &format!("unauthorizedTTL: {}", o.unauthorized_ttl),
-    );
-    replace_once(
-        &text,
-        "failurePolicy: NoOpinion",
-        &format!("failurePolicy: {}", o.failure_policy),
+    deploy_file(
+        "authorization-config.yaml",
+        &[
+            (
+                "kubeConfigFile: /etc/kubernetes/cedar/webhook.kubeconfig",
+                format!("kubeConfigFile: {}", kubeconfig.display()),
+            ),
+            ("timeout: 3s", format!("timeout: {}", o.timeout)),
+            (
+                "authorizedTTL: 30s",
+                format!("authorizedTTL: {}", o.authorized_ttl),
+            ),
+            (
+                "unauthorizedTTL: 10s",
+                format!("unauthorizedTTL: {}", o.unauthorized_ttl),
+            ),
+            (
+                "failurePolicy: NoOpinion",
+                format!("failurePolicy: {}", o.failure_policy),
+            ),
+        ],
     )
 }
 
 /// The project's `deploy/webhook.kubeconfig` with the server and the
 /// certificate paths pointed at this test's files.
 pub fn webhook_kubeconfig(port: u16, pki: &Pki) -> String {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/webhook.kubeconfig");
-    let text = std::fs::read_to_string(&deploy).unwrap();
-    let text = replace_once(
-        &text,
-        "server: https://127.0.0.1:10288/authorize",
-        &format!("server: https://127.0.0.1:{port}/authorize"),
-    );
-    let text = replace_once(
-        &text,
-        "certificate-authority: /etc/kubernetes/cedar/pki/ca.pem",
-        &format!("certificate-authority: {}", pki.ca.display()),
-    );
-    let text = replace_once(
-        &text,
-        "client-certificate: /etc/kubernetes/cedar/pki/apiserver-client.pem",
-        &format!("client-certificate: {}", pki.client_cert.display()),
-    );
-    replace_once(
-        &text,
-        "client-key: /etc/kubernetes/cedar/pki/apiserver-client-key.pem",
-        &format!("client-key: {}", pki.client_key.display()),
+    let [cert, key] = client_cert_edits(pki);
+    deploy_file(
+        "webhook.kubeconfig",
+        &[
+            (
+                "server: https://127.0.0.1:10288/authorize",
+                format!("server: https://127.0.0.1:{port}/authorize"),
+            ),
+            (
+                "certificate-authority: /etc/kubernetes/cedar/pki/ca.pem",
+                format!("certificate-authority: {}", pki.ca.display()),
+            ),
+            cert,
+            key,
+        ],
     )
 }
 
 /// The project's `deploy/admission-config.yaml` pointing at `kubeconfig`.
 pub fn admission_config(kubeconfig: &Path) -> String {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/admission-config.yaml");
-    replace_once(
-        &std::fs::read_to_string(deploy).unwrap(),
-        "kubeConfigFile: /etc/kubernetes/cedar/admission.kubeconfig",
-        &format!("kubeConfigFile: {}", kubeconfig.display()),
+    deploy_file(
+        "admission-config.yaml",
+        &[(
+            "kubeConfigFile: /etc/kubernetes/cedar/admission.kubeconfig",
+            format!("kubeConfigFile: {}", kubeconfig.display()),
+        )],
     )
 }
 
 /// The project's `deploy/admission.kubeconfig` for a webhook on `port`.
 pub fn admission_kubeconfig(port: u16, pki: &Pki) -> String {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/admission.kubeconfig");
-    let text = std::fs::read_to_string(deploy).unwrap();
-    let text = replace_once(
-        &text,
-        "name: \"127.0.0.1:10288\"",
-        &format!("name: \"127.0.0.1:{port}\""),
-    );
-    let text = replace_once(
-        &text,
-        "client-certificate: /etc/kubernetes/cedar/pki/apiserver-client.pem",
-        &format!("client-certificate: {}", pki.client_cert.display()),
-    );
-    replace_once(
-        &text,
-        "client-key: /etc/kubernetes/cedar/pki/apiserver-client-key.pem",
-        &format!("client-key: {}", pki.client_key.display()),
+    let [cert, key] = client_cert_edits(pki);
+    deploy_file(
+        "admission.kubeconfig",
+        &[
+            (
+                "name: \"127.0.0.1:10288\"",
+                format!("name: \"127.0.0.1:{port}\""),
+            ),
+            cert,
+            key,
+        ],
     )
 }
 
 /// The project's `deploy/validating-webhook.yaml` for a webhook on `port`.
 pub fn validating_webhook(port: u16, pki: &Pki) -> String {
     use base64::Engine as _;
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/validating-webhook.yaml");
-    let text = std::fs::read_to_string(deploy).unwrap();
-    let text = replace_once(
-        &text,
-        "url: https://127.0.0.1:10288/admit",
-        &format!("url: https://127.0.0.1:{port}/admit"),
-    );
     let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&pki.ca).unwrap());
-    replace_once(&text, "caBundle: CA_BUNDLE", &format!("caBundle: {ca}"))
+    deploy_file(
+        "validating-webhook.yaml",
+        &[
+            (
+                "url: https://127.0.0.1:10288/admit",
+                format!("url: https://127.0.0.1:{port}/admit"),
+            ),
+            ("caBundle: CA_BUNDLE", format!("caBundle: {ca}")),
+        ],
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {
