@@ -490,6 +490,21 @@ fn admit_over_tls_answers_with_the_requests_uid_and_counts() {
                         .contains("demo/combined-policy.cedar#1"));
                 }
             }
+            // An update of a ConfigMap near etcd's 1.5 MiB limit carries it
+            // twice: over --max-body-bytes, within the admission limit, and
+            // decided (a 413 would be admitted unread under Ignore).
+            let big = |name: &str| {
+                let mut cm = configmap(name, json!({}));
+                cm["data"]["k"] = json!("x".repeat(1_500_000));
+                cm
+            };
+            let r = review("UPDATE", "test-user", &[], Some(big("prod-big")), Some(big("prod-big")));
+            let body = serde_json::to_vec(&r).unwrap();
+            assert!(body.len() > 2 * 1024 * 1024);
+            let (status, answer) = conn.request("POST", "/admit", body).await.unwrap();
+            assert_eq!(status, 200);
+            let answer: Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(answer["response"]["allowed"], false, "{answer}");
             let (status, body) = conn
                 .request("POST", "/admit", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}"#.to_vec())
                 .await

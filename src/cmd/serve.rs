@@ -64,9 +64,15 @@ pub struct ServeArgs {
     /// (cedar_authorizer_policy_decisions_total).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub policy_metrics: bool,
-    /// Largest accepted request body; larger ones get 413.
+    /// Largest accepted SubjectAccessReview body; larger ones get 413.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest accepted AdmissionReview body (/admit); larger ones get 413.
+    /// An update carries the object and its old version, each up to the
+    /// apiserver's 3 MiB request limit: a review the apiserver can send must
+    /// fit, or the webhook's failurePolicy (Ignore) would admit it unread.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub max_admission_body_bytes: usize,
     /// Time a client has to send the request headers (HTTP/1.1).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -121,6 +127,7 @@ impl ServeArgs {
                 max_bytes: self.cache_max_bytes,
             },
             max_body_bytes: self.max_body_bytes,
+            max_admission_body_bytes: self.max_admission_body_bytes,
             header_read_timeout: self.header_read_timeout,
             request_timeout: self.request_timeout,
             max_connections: self.max_connections,

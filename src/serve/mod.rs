@@ -52,6 +52,8 @@ pub struct Config {
     /// Decision cache bounds (entries and bytes).
     pub cache: CacheLimits,
     pub max_body_bytes: usize,
+    /// The same for AdmissionReviews.
+    pub max_admission_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
     pub max_connections: usize,
@@ -169,6 +171,7 @@ pub async fn run(
         engine: Arc::clone(&engine),
         metrics: Arc::clone(&metrics),
         max_body_bytes: config.max_body_bytes,
+        max_admission_body_bytes: config.max_admission_body_bytes,
         request_timeout: config.request_timeout,
         decision_log: DecisionLogger {
             level: config.decision_log,

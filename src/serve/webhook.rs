@@ -51,6 +51,7 @@ pub(crate) struct AppState {
     pub engine: Arc<Engine>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
+    pub max_admission_body_bytes: usize,
     pub request_timeout: Duration,
     pub decision_log: DecisionLogger,
     pub budget: Budget,
@@ -80,6 +81,7 @@ enum BodyError {
 async fn read_body(
     state: &AppState,
     body: Body,
+    limit: usize,
 ) -> Result<(Bytes, OwnedSemaphorePermit), BodyError> {
     let mut body = body;
     let mut permit = Arc::clone(&state.budget.body_kib)
@@ -92,7 +94,7 @@ async fn read_body(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if buf.len() + data.len() > state.max_body_bytes {
+        if buf.len() + data.len() > limit {
             return Err(BodyError::TooLarge);
         }
         let want_kib = (buf.len() + data.len()).div_ceil(BUDGET_UNIT).max(1);
@@ -132,6 +134,16 @@ enum Endpoint {
     Admit,
 }
 
+impl Endpoint {
+    /// The body limit and the flag that sets it.
+    fn body_limit(self, state: &AppState) -> (usize, &'static str) {
+        match self {
+            Endpoint::Authorize => (state.max_body_bytes, "--max-body-bytes"),
+            Endpoint::Admit => (state.max_admission_body_bytes, "--max-admission-body-bytes"),
+        }
+    }
+}
+
 async fn authorize(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
     handle(state, request, Endpoint::Authorize).await
 }
@@ -164,16 +176,14 @@ async fn handle_inner(
         state.count_error("too_many_requests");
         return too_busy("--max-in-flight-requests");
     };
-    let (body, body_permit) = match read_body(&state, request.into_body()).await {
+    let (limit, flag) = endpoint.body_limit(&state);
+    let (body, body_permit) = match read_body(&state, request.into_body(), limit).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
             state.count_error("too_large");
             return json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body larger than {} bytes (--max-body-bytes)",
-                    state.max_body_bytes
-                ),
+                format!("request body larger than {limit} bytes ({flag})"),
             );
         }
         Err(BodyError::OverBudget) => {
