@@ -196,8 +196,10 @@ pub async fn run(
             .await;
     });
     let reloader = reload::spawn(
-        Arc::clone(&engine),
-        Arc::clone(&metrics),
+        Arc::new(reload::Live {
+            engine: Arc::clone(&engine),
+            metrics: Arc::clone(&metrics),
+        }),
         ReloadConfig {
             dir: config.policies.clone(),
             schema,
