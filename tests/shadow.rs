@@ -172,6 +172,14 @@ fn a_shadow_forbid_that_live_traffic_hits_is_counted_and_logged_while_the_answer
         1.0
     );
     assert_eq!(server.metric("cedar_authorizer_shadow_dropped_total"), 0.0);
+    assert_eq!(
+        server.metric("cedar_authorizer_shadow_divergences_total{review=\"authorize\"}"),
+        1.0
+    );
+    assert_eq!(
+        server.metric("cedar_authorizer_shadow_divergences_total{review=\"admit\"}"),
+        1.0
+    );
 
     let line = server.wait_for_log(PATIENCE, |l| {
         l.contains("\"message\":\"shadow divergence\"")
@@ -254,6 +262,14 @@ fn a_shadow_equal_to_live_never_diverges() {
         assert_eq!(n, want, "live={l} shadow={s}");
     }
     assert_eq!(server.metric(&admission_series("admitted", "denied")), 0.0);
+    for review in ["authorize", "admit"] {
+        assert_eq!(
+            server.metric(&format!(
+                "cedar_authorizer_shadow_divergences_total{{review=\"{review}\"}}"
+            )),
+            0.0
+        );
+    }
     assert!(
         !server
             .logs
@@ -344,4 +360,61 @@ fn a_broken_shadow_set_never_affects_serving_or_readiness() {
         failures + 1.0,
     );
     serves(&server);
+}
+
+#[test]
+fn an_empty_shadow_directory_shadows_nothing_and_emptying_it_ends_the_shadow() {
+    let pki = Pki::new();
+    let live = policy_dir(LIVE);
+    let shadow = tempfile::tempdir().unwrap();
+    let server = start(&pki, live.path(), shadow.path());
+    let config = client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[]);
+    let send = |server: &Server| {
+        runtime().block_on(async {
+            let mut c = connect(server.addr, &config, Proto::H1).await.unwrap();
+            let a = c
+                .authorize(&sar("alice", &[], "get", "pods", "team-b"))
+                .await;
+            assert_eq!(a["status"]["allowed"], true, "{a}");
+        });
+    };
+    let shadowed = |server: &Server| matrix(server).iter().map(|(_, n)| n).sum::<f64>();
+
+    // Nothing staged: no error, nothing shadowed, no divergence.
+    server.wait_for_log(PATIENCE, |l| l.contains("no shadow policy files"));
+    send(&server);
+    assert_eq!(shadowed(&server), 0.0);
+    assert_eq!(
+        server.metric("cedar_authorizer_shadow_policy_reloads_total{result=\"failure\"}"),
+        0.0
+    );
+    assert!(!server
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("\"level\":\"ERROR\"")));
+
+    // Staged: generation 1, the forbid diverges.
+    std::fs::write(shadow.path().join("p.cedar"), SHADOW_FORBID).unwrap();
+    wait_for(&server, "cedar_authorizer_shadow_policy_generation", 1.0);
+    send(&server);
+    wait_for(&server, &series("allowed", "denied"), 1.0);
+
+    // Emptied: the shadow ends (generation 0) and nothing more is shadowed.
+    std::fs::remove_file(shadow.path().join("p.cedar")).unwrap();
+    server.wait_for_log(PATIENCE, |l| l.contains("shadow policy set cleared"));
+    assert_eq!(
+        server.metric("cedar_authorizer_shadow_policy_generation"),
+        0.0
+    );
+    let before = shadowed(&server);
+    send(&server);
+    // Staged again: a new generation, and only the request after it is
+    // shadowed (the one sent while empty never is).
+    std::fs::write(shadow.path().join("p.cedar"), SHADOW_FORBID).unwrap();
+    wait_for(&server, "cedar_authorizer_shadow_policy_generation", 2.0);
+    send(&server);
+    wait_for(&server, &series("allowed", "denied"), 2.0);
+    assert_eq!(shadowed(&server), before + 1.0);
 }

@@ -353,7 +353,7 @@ impl DecisionLogger {
                     write_json_line(&record, "shadow divergence");
                 } else {
                     let (l, s) = (&record.live, &record.shadow);
-                    tracing::warn!(
+                    tracing::info!(
                         target: "cedar_authorizer::decision",
                         user = %l.user,
                         groups = %l.groups.join(","),
@@ -385,7 +385,7 @@ impl DecisionLogger {
                     write_json_line(&record, "shadow admission divergence");
                 } else {
                     let (l, s) = (&record.live, &record.shadow);
-                    tracing::warn!(
+                    tracing::info!(
                         target: "cedar_authorizer::decision",
                         uid = %l.uid,
                         operation = l.operation,

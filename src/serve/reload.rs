@@ -62,6 +62,16 @@ pub trait Target: Send + Sync + 'static {
     fn on_failure(&self) -> &'static str {
         "the previous set keeps serving"
     }
+    /// The generation the next loaded set gets.
+    fn next_generation(&self) -> u64 {
+        self.current().map_or(1, |c| c.generation + 1)
+    }
+    /// For a set that may be absent: drops it because its directory holds
+    /// no policy file, and says whether one was dropped. `None` (the live
+    /// set): a directory without policies is a failed load.
+    fn clear(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The live set: the engine's snapshot and the main metrics.
@@ -117,7 +127,7 @@ pub fn reload_now(target: &dyn Target, config: &ReloadConfig, force: bool) -> Re
             if !force && Some(policy::digest(&files)) == digest {
                 return Ok(None);
             }
-            Snapshot::build(&files, &config.schema, generation + 1).map(Some)
+            Snapshot::build(&files, &config.schema, target.next_generation()).map(Some)
         });
         // Built from files that have moved on since: build again from the
         // files as they are now.
@@ -149,6 +159,18 @@ pub fn reload_now(target: &dyn Target, config: &ReloadConfig, force: bool) -> Re
             ReloadResult::Loaded
         }
         Err(e) => {
+            // A set that may be absent is dropped by emptying its directory.
+            let cleared = matches!(e, LoadError::Empty(_))
+                .then(|| target.clear())
+                .flatten();
+            if let Some(dropped) = cleared {
+                target.count(if dropped { "success" } else { "unchanged" });
+                if dropped {
+                    tracing::info!(dir = %config.dir.display(), "no policy files: {} cleared", target.name());
+                    return ReloadResult::Loaded;
+                }
+                return ReloadResult::Unchanged;
+            }
             target.count("failure");
             let diagnostics = match &e {
                 LoadError::Invalid(d) => d.iter().map(|d| d.to_string()).collect(),

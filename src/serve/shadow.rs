@@ -21,7 +21,7 @@
 //! `{live, shadow}` matrix and logged with both answers, both sets'
 //! determining policies and the replayable request.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,9 +52,12 @@ pub struct ShadowMetrics {
     pub decisions: IntCounterVec,
     /// `{live, shadow}` of AdmissionReviews (`admitted`, `denied`).
     pub admission_decisions: IntCounterVec,
+    /// Divergences by review (`authorize`, `admit`): the off-diagonal of
+    /// the matrices, which PromQL cannot pick out by comparing two labels.
+    pub divergences: IntCounterVec,
     pub dropped: IntCounter,
     pub reloads: IntCounterVec,
-    /// 0 while no shadow set has loaded.
+    /// 0 while no shadow set is loaded.
     pub generation: IntGauge,
     pub policies: prometheus::IntGaugeVec,
 }
@@ -80,6 +83,11 @@ impl ShadowMetrics {
                 "AdmissionReviews decided again by the shadow policy set, by the live and the shadow decision (admitted, denied).",
                 &["live", "shadow"],
             ),
+            divergences: counter_vec(
+                "shadow_divergences_total",
+                "Requests the shadow policy set decided differently from the live one, by review (authorize, admit).",
+                &["review"],
+            ),
             dropped: register(
                 registry,
                 IntCounter::new(
@@ -96,7 +104,7 @@ impl ShadowMetrics {
                 registry,
                 IntGauge::new(
                     metric_name("shadow_policy_generation"),
-                    "Generation of the shadow policy set; 0 while none has loaded.",
+                    "Generation of the shadow policy set; 0 while none is loaded (an empty directory, or none has loaded yet).",
                 ),
             ),
             policies: register(
@@ -124,6 +132,9 @@ impl ShadowMetrics {
                 m.admission_decisions.with_label_values(&[live, shadow]);
             }
         }
+        for r in ["authorize", "admit"] {
+            m.divergences.with_label_values(&[r]);
+        }
         for r in ["success", "failure", "unchanged"] {
             m.reloads.with_label_values(&[r]);
         }
@@ -135,6 +146,9 @@ impl ShadowMetrics {
 pub struct ShadowSet {
     /// Swapped whole by the reloader, read by the worker without locking.
     current: ArcSwapOption<Snapshot>,
+    /// The last generation installed: generations keep rising across an
+    /// emptied directory, so a log record names one set only.
+    generation: AtomicU64,
     metrics: ShadowMetrics,
     log: DecisionLogger,
 }
@@ -143,6 +157,7 @@ impl ShadowSet {
     pub fn new(metrics: ShadowMetrics, log: DecisionLogger) -> Self {
         ShadowSet {
             current: ArcSwapOption::empty(),
+            generation: AtomicU64::new(0),
             metrics,
             log,
         }
@@ -166,6 +181,10 @@ impl ShadowSet {
             .with_label_values(&[live.as_str(), shadowed.as_str()])
             .inc();
         if live != shadowed {
+            self.metrics
+                .divergences
+                .with_label_values(&["authorize"])
+                .inc();
             self.log.divergence(&DivergenceLog::Authorize {
                 request: &job.request,
                 live: &job.live,
@@ -194,6 +213,7 @@ impl ShadowSet {
             .with_label_values(&[live, shadowed])
             .inc();
         if live != shadowed {
+            self.metrics.divergences.with_label_values(&["admit"]).inc();
             self.log.divergence(&DivergenceLog::Admit {
                 input: &job.input,
                 live: &job.live,
@@ -218,6 +238,7 @@ impl Target for ShadowSet {
         let (permits, forbids) = snapshot.effect_counts();
         let generation = snapshot.generation;
         self.current.store(Some(Arc::new(snapshot)));
+        self.generation.store(generation, Ordering::Release);
         self.metrics.generation.set(generation as i64);
         self.metrics
             .policies
@@ -236,6 +257,20 @@ impl Target for ShadowSet {
     fn on_failure(&self) -> &'static str {
         "serving is not affected; the previous shadow set, if any, keeps shadowing"
     }
+
+    fn next_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire) + 1
+    }
+
+    /// An empty shadow directory means no shadow: nothing staged.
+    fn clear(&self) -> Option<bool> {
+        let dropped = self.current.swap(None).is_some();
+        self.metrics.generation.set(0);
+        for effect in ["permit", "forbid"] {
+            self.metrics.policies.with_label_values(&[effect]).set(0);
+        }
+        Some(dropped)
+    }
 }
 
 /// Loads the shadow directory once and starts its reloader and its worker.
@@ -253,9 +288,15 @@ pub(super) async fn start(
         let (set, config) = (Arc::clone(&set), config.clone());
         tokio::task::spawn_blocking(move || reload::reload_now(&*set, &config, true)).await
     };
-    if first.is_err() {
-        set.count("failure");
-        tracing::error!(dir = %config.dir.display(), "building the shadow policy set panicked; serving without a shadow until it loads");
+    match first {
+        Err(_) => {
+            set.count("failure");
+            tracing::error!(dir = %config.dir.display(), "building the shadow policy set panicked; serving without a shadow until it loads");
+        }
+        Ok(reload::ReloadResult::Unchanged) => {
+            tracing::info!(dir = %config.dir.display(), "no shadow policy files; nothing is shadowed until some load");
+        }
+        Ok(_) => {}
     }
     let queue = match ShadowQueue::start(Arc::clone(&set)) {
         Ok(q) => q,
