@@ -347,15 +347,19 @@ impl ShadowQueue {
     /// Starts the worker thread deciding under `set`; it ends when the
     /// queue is dropped (the server stopped) and the queue is empty.
     pub fn start(set: Arc<ShadowSet>) -> std::io::Result<ShadowQueue> {
+        let (queue, rx) = ShadowQueue::unattended(set);
+        let (set, bytes) = (Arc::clone(&queue.set), Arc::clone(&queue.bytes));
+        std::thread::Builder::new()
+            .name("shadow".into())
+            .spawn(move || work(&set, &rx, &bytes))?;
+        Ok(queue)
+    }
+
+    /// The queue and the receiving end its worker would drain.
+    fn unattended(set: Arc<ShadowSet>) -> (ShadowQueue, Receiver<Queued>) {
         let (tx, rx) = sync_channel(QUEUE_ENTRIES);
         let bytes = Arc::new(AtomicUsize::new(0));
-        {
-            let (set, bytes) = (Arc::clone(&set), Arc::clone(&bytes));
-            std::thread::Builder::new()
-                .name("shadow".into())
-                .spawn(move || work(&set, &rx, &bytes))?;
-        }
-        Ok(ShadowQueue { tx, bytes, set })
+        (ShadowQueue { tx, bytes, set }, rx)
     }
 
     /// Queues an answered SAR for the shadow; `body_bytes` is the size of
@@ -427,5 +431,77 @@ fn work(set: &ShadowSet, rx: &Receiver<Queued>, bytes: &AtomicUsize) {
         }
         drop(queued.job);
         bytes.fetch_sub(queued.bytes, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Decision;
+    use crate::policy::{PolicyFile, SchemaBundle};
+
+    fn set() -> Arc<ShadowSet> {
+        let metrics = Metrics::new(false);
+        let log = DecisionLogger {
+            level: super::super::DecisionLog::None,
+            json: true,
+        };
+        let set = Arc::new(ShadowSet::new(ShadowMetrics::new(&metrics), log));
+        let schema = Arc::new(SchemaBundle::load(None).unwrap());
+        let files = [PolicyFile {
+            relative: "p.cedar".into(),
+            path: "p.cedar".into(),
+            text: "permit(principal, action, resource);".into(),
+        }];
+        set.install(Snapshot::build(&files, &schema, 1).unwrap());
+        set
+    }
+
+    fn request() -> AccessRequest {
+        let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview",
+            "spec":{"user":"u","resourceAttributes":{"verb":"get","resource":"pods"}}}"#;
+        crate::sar::parse_review(body).unwrap().request
+    }
+
+    fn live() -> Outcome {
+        Outcome {
+            decision: Arc::new(Decision::exempt()),
+            cache_hit: false,
+            elapsed: Duration::ZERO,
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn shadow_work_beyond_the_queue_bounds_is_dropped_and_counted() {
+        let set = set();
+        // No worker drains it: the queue fills up.
+        let (queue, rx) = ShadowQueue::unattended(Arc::clone(&set));
+        for _ in 0..QUEUE_ENTRIES + 5 {
+            queue.authorize(request(), &live(), Duration::ZERO, 1);
+        }
+        assert_eq!(set.metrics.dropped.get(), 5);
+        assert_eq!(queue.bytes.load(Ordering::Acquire), QUEUE_ENTRIES);
+
+        // Drained, one request larger than the byte bound is still dropped.
+        let drained = rx.try_iter().count();
+        assert_eq!(drained, QUEUE_ENTRIES);
+        queue.bytes.store(0, Ordering::Release);
+        queue.authorize(request(), &live(), Duration::ZERO, QUEUE_BYTES + 1);
+        assert_eq!(set.metrics.dropped.get(), 6);
+        assert_eq!(queue.bytes.load(Ordering::Acquire), 0);
+        queue.authorize(request(), &live(), Duration::ZERO, QUEUE_BYTES);
+        assert_eq!(set.metrics.dropped.get(), 6, "exactly the bound fits");
+    }
+
+    #[test]
+    fn nothing_is_queued_without_a_shadow_set() {
+        let set = set();
+        assert_eq!(set.clear(), Some(true));
+        let (queue, rx) = ShadowQueue::unattended(Arc::clone(&set));
+        queue.authorize(request(), &live(), Duration::ZERO, 1);
+        assert_eq!(rx.try_iter().count(), 0);
+        assert_eq!(set.metrics.dropped.get(), 0);
+        assert_eq!(set.next_generation(), 2, "generations keep rising");
     }
 }
