@@ -38,6 +38,13 @@ const EXPORTED: &[&str] = &[
     "cedar_authorizer_exempt_total",
     "cedar_authorizer_tls_handshake_failures_total",
     "cedar_authorizer_build_info",
+    "cedar_authorizer_shadow_decisions_total",
+    "cedar_authorizer_shadow_admission_decisions_total",
+    "cedar_authorizer_shadow_divergences_total",
+    "cedar_authorizer_shadow_dropped_total",
+    "cedar_authorizer_shadow_policy_reloads_total",
+    "cedar_authorizer_shadow_policy_generation",
+    "cedar_authorizer_shadow_policies",
 ];
 
 /// Histograms cedar-authorizer exports; each also appears as `_bucket`, `_sum`
@@ -495,6 +502,15 @@ fn dashboard_has_a_panel_for_each_required_view() {
             &["topk(", "cedar_authorizer_policy_decisions_total", "policy"],
         )
     });
+    has_panel("the shadow set's divergence from live", &|e| {
+        any(e, &["cedar_authorizer_shadow_divergences_total", "rate("])
+    });
+    has_panel("the shadow-vs-live decision matrix", &|e| {
+        any(
+            e,
+            &["cedar_authorizer_shadow_decisions_total", "by(live,shadow)"],
+        )
+    });
     has_panel("the apiserver's webhook latency", &|e| {
         any(
             e,
@@ -732,6 +748,11 @@ fn the_required_alerts_exist_and_watch_the_right_series() {
     assert!(
         errors.contains("cedar_authorizer_request_errors_total"),
         "{errors}"
+    );
+    let shadow = expr_of("CedarAuthorizerShadowDiverges");
+    assert!(
+        shadow.contains("cedar_authorizer_shadow_divergences_total") && shadow.contains(">0"),
+        "{shadow}"
     );
     let fail_open = expr_of("CedarAuthorizerFailOpen");
     assert!(

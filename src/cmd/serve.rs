@@ -17,6 +17,11 @@ pub struct ServeArgs {
     pub policy: PolicyArgs,
     #[command(flatten)]
     pub exempt: ExemptArgs,
+    /// A second policy directory, reloaded like --policies, decided on
+    /// every request after the answer and never enforced: divergences are
+    /// counted (cedar_authorizer_shadow_decisions_total) and logged.
+    #[arg(long, value_name = "DIR")]
+    pub shadow_policies: Option<PathBuf>,
     /// Address of the webhook listener.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_address: IpAddr,
@@ -121,6 +126,7 @@ impl ServeArgs {
             client_ca: self.client_ca_file.clone(),
             allowed_client_cns: self.allowed_client_cns.clone(),
             policies: self.policy.policies.clone(),
+            shadow_policies: self.shadow_policies.clone(),
             schema: self.policy.schema.clone(),
             cache: crate::engine::CacheLimits {
                 entries: self.cache_size,

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::admission::AdmissionInput;
-use crate::decision::{truncate, Verdict};
+use crate::decision::{truncate, Decision, Verdict};
 use crate::engine::Outcome;
 use crate::sar::{AccessRequest, Attributes};
 
@@ -269,4 +269,140 @@ fn write_json_line<R: serde::Serialize>(record: &R, message: &'static str) {
     // One write of the whole line, so records never interleave with other
     // events; a failed write to stderr has nowhere to be reported.
     let _ = std::io::stderr().lock().write_all(&text);
+}
+
+/// A divergence between the live and the shadow answer
+/// (`--shadow-policies`), as handed to the logger.
+pub enum DivergenceLog<'a> {
+    Authorize {
+        request: &'a AccessRequest,
+        live: &'a Outcome,
+        total: Duration,
+        shadow: &'a Decision,
+        shadow_generation: u64,
+    },
+    Admit {
+        input: &'a AdmissionInput,
+        live: &'a Outcome,
+        total: Duration,
+        shadow: &'a Decision,
+        shadow_generation: u64,
+    },
+}
+
+/// The shadow's side of a divergence record, beside the live record's
+/// fields (which stay as in a decision record, the replayable request
+/// included).
+#[derive(Debug, serde::Serialize)]
+pub struct ShadowAnswer<'a> {
+    pub shadow_decision: &'static str,
+    pub shadow_why: String,
+    pub shadow_policies: Vec<String>,
+    pub shadow_policy_count: usize,
+    pub shadow_generation: u64,
+    pub shadow_evaluation_error: &'a str,
+}
+
+impl<'a> ShadowAnswer<'a> {
+    fn new(d: &'a Decision, generation: u64, admission: bool) -> Self {
+        ShadowAnswer {
+            shadow_decision: if admission {
+                super::metrics::admission_label(d.verdict)
+            } else {
+                d.verdict.as_str()
+            },
+            shadow_why: d.explanation(),
+            shadow_policies: bounded(d.policies.iter().map(String::as_str)),
+            shadow_policy_count: d.policies.len(),
+            shadow_generation: generation,
+            shadow_evaluation_error: &d.status.evaluation_error,
+        }
+    }
+}
+
+/// One divergence as logged: the live decision record with the shadow's
+/// answer beside it.
+#[derive(Debug, serde::Serialize)]
+pub struct DivergenceRecord<'a, R> {
+    #[serde(flatten)]
+    pub live: R,
+    #[serde(flatten)]
+    pub shadow: ShadowAnswer<'a>,
+}
+
+impl DecisionLogger {
+    /// Logs a divergence: always, unless the decision log is off
+    /// (`--decision-log none`), since watching them is the point of a shadow.
+    pub fn divergence(&self, event: &DivergenceLog<'_>) {
+        if self.level == DecisionLog::None {
+            return;
+        }
+        match *event {
+            DivergenceLog::Authorize {
+                request,
+                live,
+                total,
+                shadow,
+                shadow_generation,
+            } => {
+                let record = DivergenceRecord {
+                    live: Record::new(request, live, total),
+                    shadow: ShadowAnswer::new(shadow, shadow_generation, false),
+                };
+                if self.json {
+                    write_json_line(&record, "shadow divergence");
+                } else {
+                    let (l, s) = (&record.live, &record.shadow);
+                    tracing::info!(
+                        target: "cedar_authorizer::decision",
+                        user = %l.user,
+                        groups = %l.groups.join(","),
+                        verb = %l.verb,
+                        path = %l.path,
+                        decision = l.decision,
+                        policies = %l.policies.join(","),
+                        generation = l.generation,
+                        shadow_decision = s.shadow_decision,
+                        shadow_why = %s.shadow_why,
+                        shadow_policies = %s.shadow_policies.join(","),
+                        shadow_generation = s.shadow_generation,
+                        "shadow divergence"
+                    );
+                }
+            }
+            DivergenceLog::Admit {
+                input,
+                live,
+                total,
+                shadow,
+                shadow_generation,
+            } => {
+                let record = DivergenceRecord {
+                    live: AdmissionRecord::new(input, live, total),
+                    shadow: ShadowAnswer::new(shadow, shadow_generation, true),
+                };
+                if self.json {
+                    write_json_line(&record, "shadow admission divergence");
+                } else {
+                    let (l, s) = (&record.live, &record.shadow);
+                    tracing::info!(
+                        target: "cedar_authorizer::decision",
+                        uid = %l.uid,
+                        operation = l.operation,
+                        kind = %l.kind,
+                        path = %l.path,
+                        user = %l.user,
+                        decision = l.decision,
+                        policies = %l.policies.join(","),
+                        generation = l.generation,
+                        shadow_decision = s.shadow_decision,
+                        shadow_why = %s.shadow_why,
+                        shadow_policies = %s.shadow_policies.join(","),
+                        shadow_generation = s.shadow_generation,
+                        "shadow admission divergence"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -67,7 +67,7 @@ fn verdict_index(v: Verdict) -> usize {
 
 /// Registers a new metric. The names and label sets are fixed in this file,
 /// so a failure is a programming error caught by every test that starts one.
-fn register<C: prometheus::core::Collector + Clone + 'static>(
+pub(super) fn register<C: prometheus::core::Collector + Clone + 'static>(
     registry: &Registry,
     metric: prometheus::Result<C>,
 ) -> C {
@@ -78,7 +78,7 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(
     metric
 }
 
-fn name(n: &str) -> String {
+pub(super) fn name(n: &str) -> String {
     format!("cedar_authorizer_{n}")
 }
 

@@ -11,6 +11,7 @@ mod decision_log;
 mod listener;
 mod metrics;
 mod reload;
+mod shadow;
 mod tls;
 mod webhook;
 
@@ -47,6 +48,8 @@ pub struct Config {
     /// With a client CA: only these subject CNs are served (empty: any).
     pub allowed_client_cns: Vec<String>,
     pub policies: PathBuf,
+    /// `--shadow-policies`: decided on every request, never enforced.
+    pub shadow_policies: Option<PathBuf>,
     /// `None`: the built-in schema.
     pub schema: Option<PathBuf>,
     /// Decision cache bounds (entries and bytes).
@@ -166,6 +169,24 @@ pub async fn run(
     // Background work (reloads, certificate polls) stops on this signal;
     // the listeners follow the shutdown sequence below.
     let (stop_tx, stop_rx) = watch::channel(false);
+    let decision_log = DecisionLogger {
+        level: config.decision_log,
+        json: config.json_logs,
+    };
+    let (shadow, shadow_reloader) = match &config.shadow_policies {
+        Some(dir) => {
+            let reload = ReloadConfig {
+                dir: dir.clone(),
+                schema: Arc::clone(&schema),
+                poll_interval: config.policy_poll_interval,
+                debounce: config.reload_debounce,
+            };
+            shadow::start(&metrics, decision_log, reload, stop_rx.clone())
+                .await
+                .unzip()
+        }
+        None => (None, None),
+    };
     let ready = Arc::new(AtomicBool::new(true));
     let app = Arc::new(webhook::AppState {
         engine: Arc::clone(&engine),
@@ -173,10 +194,8 @@ pub async fn run(
         max_body_bytes: config.max_body_bytes,
         max_admission_body_bytes: config.max_admission_body_bytes,
         request_timeout: config.request_timeout,
-        decision_log: DecisionLogger {
-            level: config.decision_log,
-            json: config.json_logs,
-        },
+        decision_log,
+        shadow,
         budget: webhook::Budget {
             requests: Arc::new(Semaphore::new(config.max_in_flight_requests.max(1))),
             body_kib: Arc::new(Semaphore::new(
@@ -199,8 +218,10 @@ pub async fn run(
             .await;
     });
     let reloader = reload::spawn(
-        Arc::clone(&engine),
-        Arc::clone(&metrics),
+        Arc::new(reload::Live {
+            engine: Arc::clone(&engine),
+            metrics: Arc::clone(&metrics),
+        }),
         ReloadConfig {
             dir: config.policies.clone(),
             schema,
@@ -243,5 +264,8 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = admin_stop_tx.send(true);
     let _ = tokio::join!(reloader, cert_watch, admin_task);
+    if let Some(r) = shadow_reloader {
+        let _ = r.await;
+    }
     Ok(())
 }

@@ -15,6 +15,10 @@
 //! to load, or whose build panics, is reported with file:line and counted,
 //! and the previous one keeps serving. When the directory itself is
 //! replaced (deleted and recreated, or a new mount), it is watched again.
+//!
+//! The same machinery reloads the live set and the shadow set
+//! (`--shadow-policies`): each is a [`Target`], which says what is loaded
+//! now, installs a new snapshot and counts the results in its own metrics.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +48,62 @@ pub const MAX_DEBOUNCE_WAIT: Duration = Duration::from_secs(5);
 /// Builds attempted in one reload while the files keep moving.
 const MAX_BUILDS: usize = 3;
 
+/// A policy set the reloader keeps up to date with its directory.
+pub trait Target: Send + Sync + 'static {
+    /// What the logs call it (`policy set`, `shadow policy set`).
+    fn name(&self) -> &'static str;
+    /// The set in force now; `None` while none ever loaded.
+    fn current(&self) -> Option<Arc<Snapshot>>;
+    /// Swaps in a new set whole and reports it in the metrics.
+    fn install(&self, snapshot: Snapshot);
+    /// Counts one reload attempt by result (`success`, `failure`, `unchanged`).
+    fn count(&self, result: &'static str);
+    /// What happens instead when a load fails, for the error log.
+    fn on_failure(&self) -> &'static str {
+        "the previous set keeps serving"
+    }
+    /// The generation the next loaded set gets.
+    fn next_generation(&self) -> u64 {
+        self.current().map_or(1, |c| c.generation + 1)
+    }
+    /// For a set that may be absent: drops it because its directory holds
+    /// no policy file, and says whether one was dropped. `None` (the live
+    /// set): a directory without policies is a failed load.
+    fn clear(&self) -> Option<bool> {
+        None
+    }
+}
+
+/// The live set: the engine's snapshot and the main metrics.
+pub struct Live {
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Target for Live {
+    fn name(&self) -> &'static str {
+        "policy set"
+    }
+
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        Some(self.engine.snapshot())
+    }
+
+    fn install(&self, snapshot: Snapshot) {
+        self.engine.install(snapshot);
+        // Metrics after the swap: whoever sees the new generation there
+        // is answered by it.
+        self.metrics.policy_set_installed(&self.engine.snapshot());
+    }
+
+    fn count(&self, result: &'static str) {
+        self.metrics
+            .policy_reloads
+            .with_label_values(&[result])
+            .inc();
+    }
+}
+
 /// What one reload attempt did.
 #[derive(Debug)]
 pub enum ReloadResult {
@@ -57,20 +117,17 @@ pub enum ReloadResult {
 
 /// Loads the directory if it changed and installs the result. Blocking:
 /// call it from the blocking pool.
-pub fn reload_now(
-    engine: &Engine,
-    metrics: &Metrics,
-    config: &ReloadConfig,
-    force: bool,
-) -> ReloadResult {
-    let current = engine.snapshot();
+pub fn reload_now(target: &dyn Target, config: &ReloadConfig, force: bool) -> ReloadResult {
+    let current = target.current();
+    let generation = current.as_ref().map_or(0, |c| c.generation);
+    let digest = current.as_ref().map(|c| c.digest);
     let mut result = Ok(None);
     for _ in 0..MAX_BUILDS {
         result = policy::read_dir(&config.dir).and_then(|files| {
-            if !force && policy::digest(&files) == current.digest {
+            if !force && Some(policy::digest(&files)) == digest {
                 return Ok(None);
             }
-            Snapshot::build(&files, &config.schema, current.generation + 1).map(Some)
+            Snapshot::build(&files, &config.schema, target.next_generation()).map(Some)
         });
         // Built from files that have moved on since: build again from the
         // files as they are now.
@@ -83,14 +140,11 @@ pub fn reload_now(
         if !moved {
             break;
         }
-        tracing::info!(dir = %config.dir.display(), "policy files changed during the build; building again");
+        tracing::info!(dir = %config.dir.display(), set = target.name(), "policy files changed during the build; building again");
     }
     match result {
         Ok(None) => {
-            metrics
-                .policy_reloads
-                .with_label_values(&["unchanged"])
-                .inc();
+            target.count("unchanged");
             ReloadResult::Unchanged
         }
         Ok(Some(snapshot)) => {
@@ -99,25 +153,36 @@ pub fn reload_now(
             for w in &snapshot.warnings {
                 tracing::warn!(diagnostic = %w, "policy validation warning");
             }
-            engine.install(snapshot);
-            // Metrics after the swap: whoever sees the new generation there
-            // is answered by it.
-            metrics.policy_set_installed(&engine.snapshot());
-            metrics.policy_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(generation, permits, forbids, dir = %config.dir.display(), "policy set loaded");
+            target.install(snapshot);
+            target.count("success");
+            tracing::info!(generation, permits, forbids, dir = %config.dir.display(), "{} loaded", target.name());
             ReloadResult::Loaded
         }
         Err(e) => {
-            metrics.policy_reloads.with_label_values(&["failure"]).inc();
+            // A set that may be absent is dropped by emptying its directory.
+            let cleared = matches!(e, LoadError::Empty(_))
+                .then(|| target.clear())
+                .flatten();
+            if let Some(dropped) = cleared {
+                target.count(if dropped { "success" } else { "unchanged" });
+                if dropped {
+                    tracing::info!(dir = %config.dir.display(), "no policy files: {} cleared", target.name());
+                    return ReloadResult::Loaded;
+                }
+                return ReloadResult::Unchanged;
+            }
+            target.count("failure");
             let diagnostics = match &e {
                 LoadError::Invalid(d) => d.iter().map(|d| d.to_string()).collect(),
                 other => vec![other.to_string()],
             };
             tracing::error!(
-                generation = current.generation,
+                generation,
                 errors = ?diagnostics,
                 dir = %config.dir.display(),
-                "policy set not loaded; the previous set keeps serving"
+                "{} not loaded; {}",
+                target.name(),
+                target.on_failure()
             );
             ReloadResult::Failed
         }
@@ -146,8 +211,7 @@ fn dir_identity(dir: &std::path::Path) -> Option<(u64, u64)> {
 /// returns, so no change made after start-up is missed (and a SIGHUP cannot
 /// hit the default action, which would end the process).
 pub fn spawn(
-    engine: Arc<Engine>,
-    metrics: Arc<Metrics>,
+    target: Arc<dyn Target>,
     config: ReloadConfig,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
@@ -172,9 +236,7 @@ pub fn spawn(
         .ok();
     #[cfg(not(unix))]
     let hangup: Option<()> = None;
-    tokio::spawn(run(
-        engine, metrics, config, shutdown, watcher, events, hangup,
-    ))
+    tokio::spawn(run(target, config, shutdown, watcher, events, hangup))
 }
 
 fn watch_dir(watcher: &mut Option<notify::RecommendedWatcher>, config: &ReloadConfig) {
@@ -191,8 +253,7 @@ type Hangup = tokio::signal::unix::Signal;
 type Hangup = ();
 
 async fn run(
-    engine: Arc<Engine>,
-    metrics: Arc<Metrics>,
+    target: Arc<dyn Target>,
     config: ReloadConfig,
     mut shutdown: watch::Receiver<bool>,
     mut watcher: Option<notify::RecommendedWatcher>,
@@ -222,17 +283,19 @@ async fn run(
                 true
             }
         };
-        let (e, m, c) = (Arc::clone(&engine), Arc::clone(&metrics), config.clone());
-        let result = tokio::task::spawn_blocking(move || reload_now(&e, &m, &c, force)).await;
+        let (t, c) = (Arc::clone(&target), config.clone());
+        let result = tokio::task::spawn_blocking(move || reload_now(&*t, &c, force)).await;
         let replaced = match &result {
             Ok(ReloadResult::Loaded | ReloadResult::Failed) => true,
             Ok(ReloadResult::Unchanged) => false,
             Err(panic) => {
-                metrics.policy_reloads.with_label_values(&["failure"]).inc();
+                target.count("failure");
                 tracing::error!(
                     error = %panic,
                     dir = %config.dir.display(),
-                    "building the policy set panicked; the previous set keeps serving"
+                    set = target.name(),
+                    "building the policy set panicked; {}",
+                    target.on_failure()
                 );
                 true
             }

@@ -54,6 +54,8 @@ pub(crate) struct AppState {
     pub max_admission_body_bytes: usize,
     pub request_timeout: Duration,
     pub decision_log: DecisionLogger,
+    /// `--shadow-policies`: where answered requests go to be decided again.
+    pub shadow: Option<super::shadow::ShadowQueue>,
     pub budget: Budget,
 }
 
@@ -253,7 +255,13 @@ fn answer_admission(state: &AppState, body: &Bytes, started: Instant) -> Respons
         total.as_secs_f64(),
     );
     state.decision_log.record_admission(&input, &outcome, total);
-    json_ok(out)
+    // The answer is complete before the shadow sees the request, and
+    // handing it over never waits.
+    let response = json_ok(out);
+    if let Some(shadow) = &state.shadow {
+        shadow.admit(input, &outcome, total, body.len());
+    }
+    response
 }
 
 fn answer_sar(state: &AppState, body: &Bytes, started: Instant) -> Response {
@@ -269,7 +277,13 @@ fn answer_sar(state: &AppState, body: &Bytes, started: Instant) -> Response {
     let total = started.elapsed();
     state.metrics.record(&outcome, total.as_secs_f64());
     state.decision_log.record(&review.request, &outcome, total);
-    json_ok(out)
+    // The answer is complete before the shadow sees the request, and
+    // handing it over never waits.
+    let response = json_ok(out);
+    if let Some(shadow) = &state.shadow {
+        shadow.authorize(review.request, &outcome, total, body.len());
+    }
+    response
 }
 
 /// Reads and drops what is left of a request body, up to the body limit
