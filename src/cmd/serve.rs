@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::{parse_duration, ExemptArgs, PolicyArgs};
 use crate::serve::{self, DecisionLog, StartError};
+use crate::store::PolicySource;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -17,6 +18,19 @@ pub struct ServeArgs {
     pub policy: PolicyArgs,
     #[command(flatten)]
     pub exempt: ExemptArgs,
+    /// Where policies come from: `dir` (--policies), `crd` (cedar.k8s.aws
+    /// Policy objects) or `both`, merged into one set.
+    #[arg(long, default_value = "dir", value_parser = clap::builder::ValueParser::new(str::parse::<PolicySource>))]
+    pub policy_source: PolicySource,
+    /// With --policy-source crd|both: kubeconfig for reading Policy
+    /// objects; without it, the in-cluster configuration, then $KUBECONFIG
+    /// or ~/.kube/config.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --policy-source crd|both: write each Policy object's status
+    /// (Ready, observedGeneration, policies).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub policy_status: bool,
     /// Address of the webhook listener.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_address: IpAddr,
@@ -115,6 +129,9 @@ impl ServeArgs {
             client_ca: self.client_ca_file.clone(),
             allowed_client_cns: self.allowed_client_cns.clone(),
             policies: self.policy.policies.clone(),
+            policy_source: self.policy_source,
+            kubeconfig: self.kubeconfig.clone(),
+            policy_status: self.policy_status,
             schema: self.policy.schema.clone(),
             cache: crate::engine::CacheLimits {
                 entries: self.cache_size,

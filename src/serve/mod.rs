@@ -25,6 +25,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::engine::{CacheLimits, Engine, Exemptions};
 use crate::policy::{self, SchemaBundle};
+use crate::store::{self, ObjectStore, PolicySource};
 use decision_log::DecisionLogger;
 use metrics::Metrics;
 use reload::ReloadConfig;
@@ -47,6 +48,13 @@ pub struct Config {
     /// With a client CA: only these subject CNs are served (empty: any).
     pub allowed_client_cns: Vec<String>,
     pub policies: PathBuf,
+    /// Directory, Policy objects, or both.
+    pub policy_source: PolicySource,
+    /// Client configuration for Policy objects; `None`: in-cluster, then
+    /// `$KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Write Policy objects' status.
+    pub policy_status: bool,
     /// `None`: the built-in schema.
     pub schema: Option<PathBuf>,
     /// Decision cache bounds (entries and bytes).
@@ -83,6 +91,9 @@ pub enum StartError {
     /// The schema does not load.
     #[error("{0}")]
     Schema(#[source] policy::LoadError),
+    /// The Policy object client cannot be configured.
+    #[error("{0}")]
+    Objects(#[from] store::StoreError),
     /// Certificates or keys do not load.
     #[error("{0}")]
     Tls(#[from] tls::TlsError),
@@ -107,11 +118,24 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let schema =
         Arc::new(SchemaBundle::load(config.schema.as_deref()).map_err(StartError::Schema)?);
+    // With Policy objects, nothing is answered until they are listed and a
+    // set holding them is loaded (`serving`); a bad directory still stops
+    // the start here.
+    let source = config.policy_source;
     let snapshot = {
         let (dir, schema) = (config.policies.clone(), Arc::clone(&schema));
-        tokio::task::spawn_blocking(move || policy::load(&dir, &schema, 1))
-            .await
-            .expect("policy load does not panic")
+        tokio::task::spawn_blocking(move || match source {
+            PolicySource::Dir => policy::load(&dir, &schema, 1),
+            PolicySource::Both => store::read_sources(Some(&dir), None)
+                .or_else(|e| match e {
+                    policy::LoadError::Empty(_) => Ok(Vec::new()),
+                    other => Err(other),
+                })
+                .and_then(|files| policy::Snapshot::build(&files, &schema, 1)),
+            PolicySource::Crd => policy::Snapshot::build(&[], &schema, 1),
+        })
+        .await
+        .expect("policy load does not panic")
     }
     .map_err(|source| StartError::Policies {
         dir: config.policies.clone(),
@@ -165,11 +189,26 @@ pub async fn run(
     // the listeners follow the shutdown sequence below.
     let (stop_tx, stop_rx) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(true));
+    let serving = Arc::new(AtomicBool::new(!source.reads_objects()));
+    let (objects, objects_task) = if source.reads_objects() {
+        let client = store::watch::client(config.kubeconfig.as_deref()).await?;
+        let (o, task) = ObjectStore::spawn(
+            client,
+            Arc::clone(&schema),
+            config.policy_status,
+            stop_rx.clone(),
+        );
+        tracing::info!("watching Policy objects (cedar.k8s.aws/v1alpha1); not answering until they are listed and loaded");
+        (Some(o), Some(task))
+    } else {
+        (None, None)
+    };
     let app = Arc::new(webhook::AppState {
         engine: Arc::clone(&engine),
         metrics: Arc::clone(&metrics),
         max_body_bytes: config.max_body_bytes,
         request_timeout: config.request_timeout,
+        serving: Arc::clone(&serving),
         decision_log: DecisionLogger {
             level: config.decision_log,
             json: config.json_logs,
@@ -186,6 +225,7 @@ pub async fn run(
         engine: Arc::clone(&engine),
         metrics: Arc::clone(&metrics),
         ready: Arc::clone(&ready),
+        serving: Arc::clone(&serving),
     });
     let (admin_stop_tx, mut admin_stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(async move {
@@ -200,6 +240,9 @@ pub async fn run(
         Arc::clone(&metrics),
         ReloadConfig {
             dir: config.policies.clone(),
+            read_dir: source.reads_dir(),
+            objects,
+            serving,
             schema,
             poll_interval: config.policy_poll_interval,
             debounce: config.reload_debounce,
@@ -240,5 +283,8 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = admin_stop_tx.send(true);
     let _ = tokio::join!(reloader, cert_watch, admin_task);
+    if let Some(task) = objects_task {
+        let _ = task.await;
+    }
     Ok(())
 }

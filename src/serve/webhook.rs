@@ -52,6 +52,11 @@ pub(crate) struct AppState {
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// False until the set in force holds every policy source (Policy
+    /// objects listed and loaded): before, answering from part of the
+    /// sources could miss a `forbid`, so requests get 503 and the
+    /// apiserver applies its failure policy.
+    pub serving: Arc<std::sync::atomic::AtomicBool>,
     pub decision_log: DecisionLogger,
     pub budget: Budget,
 }
@@ -160,6 +165,19 @@ async fn handle_inner(
     request: Request<Body>,
     endpoint: Endpoint,
 ) -> Response {
+    if !state.serving.load(std::sync::atomic::Ordering::SeqCst) {
+        state.count_error("not_loaded");
+        drain(&state, request.into_body()).await;
+        let mut r = json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "policy set not loaded yet (Policy objects not listed, or not loadable); see /readyz",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+        return r;
+    }
     let Ok(_in_flight) = Arc::clone(&state.budget.requests).try_acquire_owned() else {
         state.count_error("too_many_requests");
         return too_busy("--max-in-flight-requests");
