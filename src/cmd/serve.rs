@@ -114,6 +114,11 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The server configuration these flags describe.
     pub fn config(&self) -> Result<serve::Config, String> {
+        if !self.policy.policy_objects.is_empty() {
+            return Err(
+                "--policy-objects is for the offline commands; serve reads Policy objects from the cluster (--policy-source crd|both)".into(),
+            );
+        }
         if self.policy_poll_interval.is_zero() || self.cert_poll_interval.is_zero() {
             return Err("--policy-poll-interval and --cert-poll-interval must be > 0".into());
         }

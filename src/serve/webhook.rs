@@ -250,6 +250,16 @@ fn answer_admission(state: &AppState, body: &Bytes, started: Instant) -> Respons
             return json_error(StatusCode::BAD_REQUEST, e);
         }
     };
+    // A Policy object that would not load is refused whoever sends it,
+    // before and whatever Cedar's admission policies say.
+    if let Some(why) = crate::store::admit::refusal(&input, &state.engine.snapshot().schema) {
+        state
+            .metrics
+            .request_errors
+            .with_label_values(&["invalid_policy"])
+            .inc();
+        return json_ok(input.response_json(Some(&why)));
+    }
     let outcome = state.engine.admit(&input);
     let refused = (outcome.decision.verdict == crate::decision::Verdict::Denied)
         .then_some(outcome.decision.status.reason.as_str());

@@ -11,8 +11,10 @@
 //! a copy of the objects ([`watch`]) and the status written back on each
 //! object ([`status`]).
 
+pub mod admit;
 pub mod status;
 pub mod watch;
+pub mod yaml;
 
 use std::path::PathBuf;
 

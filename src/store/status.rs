@@ -92,7 +92,7 @@ pub fn desired(object: &PolicyObject, own: &OwnCheck, last: &LastLoad) -> Desire
         message,
     };
     if let Err(diags) = own {
-        return not_ready("Invalid", message(object, diags, None));
+        return not_ready("Invalid", describe(object, diags));
     }
     if last.serves(object) {
         let n = policies.unwrap_or(0);
@@ -127,6 +127,11 @@ pub fn desired(object: &PolicyObject, own: &OwnCheck, last: &LastLoad) -> Desire
             Some("valid on its own, but the policy set does not load; the previous set keeps serving"),
         ),
     )
+}
+
+/// An object's own diagnostics as one bounded message.
+pub fn describe(object: &PolicyObject, diags: &[Diagnostic]) -> String {
+    message(object, diags, None)
 }
 
 /// Diagnostics as one message. The object's own are located in its text

@@ -286,3 +286,54 @@ fn policy_source_flag_values() {
     assert!(PolicySource::Both.reads_dir() && PolicySource::Both.reads_objects());
     assert!(!PolicySource::Crd.reads_dir());
 }
+
+fn policy_review(content: &str, subresource: Option<&str>) -> Vec<u8> {
+    let mut request = serde_json::json!({
+        "uid": "u-1",
+        "kind": {"group": "cedar.k8s.aws", "version": "v1alpha1", "kind": "Policy"},
+        "resource": {"group": "cedar.k8s.aws", "version": "v1alpha1", "resource": "policies"},
+        "name": "p",
+        "operation": "CREATE",
+        "userInfo": {"username": "alice"},
+        "object": {
+            "apiVersion": "cedar.k8s.aws/v1alpha1",
+            "kind": "Policy",
+            "metadata": {"name": "p"},
+            "spec": {"content": content}
+        },
+        "oldObject": null,
+        "dryRun": false,
+        "options": null
+    });
+    if let Some(s) = subresource {
+        request["subResource"] = s.into();
+        request["operation"] = "UPDATE".into();
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": request
+    }))
+    .unwrap()
+}
+
+#[test]
+fn an_invalid_policy_object_is_refused_at_apply_time_with_the_line() {
+    let input = crate::admission::parse_review(&policy_review(BAD_ATTRIBUTE, None)).unwrap();
+    let why = admit::refusal(&input, &schema()).expect("refused");
+    assert!(
+        why.starts_with("Policy \"p\" does not load: spec.content:5:"),
+        "{why}"
+    );
+    assert!(why.contains("colour"), "{why}");
+}
+
+#[test]
+fn valid_policies_status_writes_and_other_kinds_are_not_refused_by_the_check() {
+    let good = crate::admission::parse_review(&policy_review(ALICE_PODS, None)).unwrap();
+    assert_eq!(admit::refusal(&good, &schema()), None);
+    // The status writer's own updates carry whatever spec there is.
+    let status =
+        crate::admission::parse_review(&policy_review(BAD_ATTRIBUTE, Some("status"))).unwrap();
+    assert_eq!(admit::refusal(&status, &schema()), None);
+}

@@ -308,3 +308,38 @@ fn policy_objects_change_answers_report_status_and_survive_an_outage() {
         "the directory's forbid: {carol}"
     );
 }
+
+#[test]
+#[ignore = "needs KUBEBUILDER_ASSETS (kube-apiserver + etcd); scripts/test.sh runs it"]
+fn an_invalid_policy_is_refused_at_apply_time() {
+    let c = Cluster::start(
+        "policy-admission",
+        Options {
+            policies: vec![("carol.cedar", CAROL_NO_SECRETS.into())],
+            admission: true,
+            ..Options::default()
+        },
+    );
+    c.apply(&repo_file("deploy/policy-crd.yaml"));
+    let out = c.kubectl(
+        "admin",
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/policies.cedar.k8s.aws",
+            "--timeout=60s",
+        ],
+    );
+    assert!(out.ok(), "{out}");
+    let file = c.dir.path().join("broken.yaml");
+    std::fs::write(&file, policy_yaml("broken", BROKEN)).unwrap();
+    let refused = c.kubectl("admin", &["apply", "-f", file.to_str().unwrap()]);
+    c.log(&format!("apply of an invalid Policy: {refused}"));
+    assert!(!refused.ok(), "{refused}");
+    assert!(refused.stderr.contains("denied the request"), "{refused}");
+    assert!(refused.stderr.contains("spec.content:7:10"), "{refused}");
+    let out = c.kubectl("admin", &["get", "policies", "-o", "name"]);
+    assert!(!out.stdout.contains("broken"), "{out}");
+    // A valid one goes through.
+    c.apply(&policy_yaml("alice-pods", ALICE_PODS));
+}
