@@ -36,5 +36,6 @@ pub mod policy;
 pub mod rollout;
 pub mod sar;
 pub mod serve;
+pub mod store;
 pub(crate) mod walk;
 pub mod yaml;

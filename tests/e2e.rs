@@ -18,6 +18,7 @@ mod e2e {
     pub mod cluster;
     pub mod http;
     pub mod kubectl;
+    pub mod policy_store;
     pub mod schema_generate;
 }
 

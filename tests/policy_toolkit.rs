@@ -356,3 +356,62 @@ fn authoring_guide_examples_validate_and_its_test_file_passes() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(stdout(&o).trim(), "8 passed, 0 failed");
 }
+
+/// `convert-rbac --format crd` writes Policy objects that `validate
+/// --policy-objects` loads, with the ids the webhook would give them; an
+/// invalid object is reported at its file, name and line.
+#[test]
+fn policy_objects_from_convert_rbac_validate_and_errors_name_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: pod-reader}\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: \"team:readers\"}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}\nsubjects:\n- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: readers}\n";
+    let rbac_file = write(dir.path(), "rbac.yaml", rbac);
+    let o = run(&[
+        "convert-rbac",
+        "--format",
+        "crd",
+        rbac_file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let objects = stdout(&o);
+    assert!(objects.contains("kind: Policy\n"), "{objects}");
+    assert!(
+        objects.contains("apiVersion: cedar.k8s.aws/v1alpha1\n"),
+        "{objects}"
+    );
+    let objects_file = write(dir.path(), "objects.yaml", &objects);
+    let empty = dir.path().join("no-dir");
+    let o = run(&[
+        "validate",
+        "--policies",
+        empty.to_str().unwrap(),
+        "--policy-objects",
+        objects_file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{report}{}", stderr(&o));
+    assert!(report["policies"].as_u64().unwrap() >= 1, "{report}");
+
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\napiVersion: cedar.k8s.aws/v1alpha1\nkind: Policy\nmetadata:\n  name: broken\nspec:\n  content: |\n    permit (\n      principal,\n      acton,\n      resource\n    );\n",
+    );
+    let o = run(&[
+        "validate",
+        "--policies",
+        empty.to_str().unwrap(),
+        "--policy-objects",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{}: Policy broken, spec.content:3:3:",
+            broken.display()
+        )),
+        "{err}"
+    );
+}

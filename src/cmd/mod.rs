@@ -83,6 +83,12 @@ pub struct PolicyArgs {
     /// Cedar schema file; the built-in `k8s` schema when not given.
     #[arg(long)]
     pub schema: Option<PathBuf>,
+    /// YAML files of cedar.k8s.aws Policy objects (multi-document or List;
+    /// other kinds skipped), merged with the directory as `serve
+    /// --policy-source both` merges the cluster's; the directory may then
+    /// be missing or empty. Not for `serve`.
+    #[arg(long = "policy-objects", value_name = "FILE")]
+    pub policy_objects: Vec<PathBuf>,
 }
 
 /// Which principals get no opinion without evaluation.
@@ -129,7 +135,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Loads the schema and policy directory named by the flags.
 pub(crate) fn load_snapshot(args: &PolicyArgs) -> Result<Snapshot, LoadError> {
     let schema = Arc::new(SchemaBundle::load(args.schema.as_deref())?);
-    policy::load(&args.policies, &schema, 1)
+    if args.policy_objects.is_empty() {
+        return policy::load(&args.policies, &schema, 1);
+    }
+    let mut files = match policy::read_dir(&args.policies) {
+        Ok(files) => files,
+        Err(LoadError::Empty(_)) => Vec::new(),
+        Err(LoadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    files.extend(crate::store::yaml::read_files(&args.policy_objects)?);
+    Snapshot::build(&files, &schema, 1)
 }
 
 /// Prints a load error the way policy authors read it: each diagnostic with

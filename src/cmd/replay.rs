@@ -95,6 +95,7 @@ pub(super) fn run(args: &ReplayArgs) -> i32 {
             let policy = PolicyArgs {
                 policies: dir.clone(),
                 schema: args.policy.schema.clone(),
+                policy_objects: Vec::new(),
             };
             match engine(&policy, args) {
                 Some(e) => Some(e),

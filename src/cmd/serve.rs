@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::{parse_duration, ExemptArgs, PolicyArgs};
 use crate::serve::{self, DecisionLog, StartError};
+use crate::store::PolicySource;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -22,6 +23,19 @@ pub struct ServeArgs {
     /// counted (cedar_authorizer_shadow_decisions_total) and logged.
     #[arg(long, value_name = "DIR")]
     pub shadow_policies: Option<PathBuf>,
+    /// Where policies come from: `dir` (--policies), `crd` (cedar.k8s.aws
+    /// Policy objects) or `both`, merged into one set.
+    #[arg(long, default_value = "dir", value_parser = clap::builder::ValueParser::new(str::parse::<PolicySource>))]
+    pub policy_source: PolicySource,
+    /// With --policy-source crd|both: kubeconfig for reading Policy
+    /// objects; without it, the in-cluster configuration, then $KUBECONFIG
+    /// or ~/.kube/config.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --policy-source crd|both: write each Policy object's status
+    /// (Ready, observedGeneration, policies).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub policy_status: bool,
     /// Address of the webhook listener.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_address: IpAddr,
@@ -111,6 +125,11 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The server configuration these flags describe.
     pub fn config(&self) -> Result<serve::Config, String> {
+        if !self.policy.policy_objects.is_empty() {
+            return Err(
+                "--policy-objects is for the offline commands; serve reads Policy objects from the cluster (--policy-source crd|both)".into(),
+            );
+        }
         if self.policy_poll_interval.is_zero() || self.cert_poll_interval.is_zero() {
             return Err("--policy-poll-interval and --cert-poll-interval must be > 0".into());
         }
@@ -127,6 +146,9 @@ impl ServeArgs {
             allowed_client_cns: self.allowed_client_cns.clone(),
             policies: self.policy.policies.clone(),
             shadow_policies: self.shadow_policies.clone(),
+            policy_source: self.policy_source,
+            kubeconfig: self.kubeconfig.clone(),
+            policy_status: self.policy_status,
             schema: self.policy.schema.clone(),
             cache: crate::engine::CacheLimits {
                 entries: self.cache_size,

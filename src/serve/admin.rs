@@ -20,6 +20,9 @@ pub(crate) struct AdminState {
     pub metrics: Arc<Metrics>,
     /// Cleared when shutdown starts; shared with the shutdown sequence.
     pub ready: Arc<AtomicBool>,
+    /// Set once the set in force holds every policy source (Policy objects
+    /// listed and loaded); shared with the reload path.
+    pub serving: Arc<AtomicBool>,
 }
 
 /// The admin routes.
@@ -29,7 +32,12 @@ pub(crate) fn router(state: Arc<AdminState>) -> Router {
         .route(
             "/readyz",
             get(|State(s): State<Arc<AdminState>>| async move {
-                if s.ready.load(Ordering::SeqCst) {
+                if !s.serving.load(Ordering::SeqCst) {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "policy objects not loaded yet\n",
+                    )
+                } else if s.ready.load(Ordering::SeqCst) {
                     (StatusCode::OK, "ok\n")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")

@@ -26,6 +26,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::engine::{CacheLimits, Engine, Exemptions};
 use crate::policy::{self, SchemaBundle};
+use crate::store::{self, ObjectStore, PolicySource};
 use decision_log::DecisionLogger;
 use metrics::Metrics;
 use reload::ReloadConfig;
@@ -50,6 +51,13 @@ pub struct Config {
     pub policies: PathBuf,
     /// `--shadow-policies`: decided on every request, never enforced.
     pub shadow_policies: Option<PathBuf>,
+    /// Directory, Policy objects, or both.
+    pub policy_source: PolicySource,
+    /// Client configuration for Policy objects; `None`: in-cluster, then
+    /// `$KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Write Policy objects' status.
+    pub policy_status: bool,
     /// `None`: the built-in schema.
     pub schema: Option<PathBuf>,
     /// Decision cache bounds (entries and bytes).
@@ -88,6 +96,9 @@ pub enum StartError {
     /// The schema does not load.
     #[error("{0}")]
     Schema(#[source] policy::LoadError),
+    /// The Policy object client cannot be configured.
+    #[error("{0}")]
+    Objects(#[from] store::StoreError),
     /// Certificates or keys do not load.
     #[error("{0}")]
     Tls(#[from] tls::TlsError),
@@ -112,11 +123,24 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let schema =
         Arc::new(SchemaBundle::load(config.schema.as_deref()).map_err(StartError::Schema)?);
+    // With Policy objects, nothing is answered until they are listed and a
+    // set holding them is loaded (`serving`); a bad directory still stops
+    // the start here.
+    let source = config.policy_source;
     let snapshot = {
         let (dir, schema) = (config.policies.clone(), Arc::clone(&schema));
-        tokio::task::spawn_blocking(move || policy::load(&dir, &schema, 1))
-            .await
-            .expect("policy load does not panic")
+        tokio::task::spawn_blocking(move || match source {
+            PolicySource::Dir => policy::load(&dir, &schema, 1),
+            PolicySource::Both => store::read_sources(Some(&dir), None)
+                .or_else(|e| match e {
+                    policy::LoadError::Empty(_) => Ok(Vec::new()),
+                    other => Err(other),
+                })
+                .and_then(|files| policy::Snapshot::build(&files, &schema, 1)),
+            PolicySource::Crd => policy::Snapshot::build(&[], &schema, 1),
+        })
+        .await
+        .expect("policy load does not panic")
     }
     .map_err(|source| StartError::Policies {
         dir: config.policies.clone(),
@@ -177,6 +201,10 @@ pub async fn run(
         Some(dir) => {
             let reload = ReloadConfig {
                 dir: dir.clone(),
+                read_dir: true,
+                objects: None,
+                // The shadow set never decides whether the webhook serves.
+                serving: Arc::new(AtomicBool::new(true)),
                 schema: Arc::clone(&schema),
                 poll_interval: config.policy_poll_interval,
                 debounce: config.reload_debounce,
@@ -188,6 +216,20 @@ pub async fn run(
         None => (None, None),
     };
     let ready = Arc::new(AtomicBool::new(true));
+    let serving = Arc::new(AtomicBool::new(!source.reads_objects()));
+    let (objects, objects_task) = if source.reads_objects() {
+        let client = store::watch::client(config.kubeconfig.as_deref()).await?;
+        let (o, task) = ObjectStore::spawn(
+            client,
+            Arc::clone(&schema),
+            config.policy_status,
+            stop_rx.clone(),
+        );
+        tracing::info!("watching Policy objects (cedar.k8s.aws/v1alpha1); not answering until they are listed and loaded");
+        (Some(o), Some(task))
+    } else {
+        (None, None)
+    };
     let app = Arc::new(webhook::AppState {
         engine: Arc::clone(&engine),
         metrics: Arc::clone(&metrics),
@@ -196,6 +238,7 @@ pub async fn run(
         request_timeout: config.request_timeout,
         decision_log,
         shadow,
+        serving: Arc::clone(&serving),
         budget: webhook::Budget {
             requests: Arc::new(Semaphore::new(config.max_in_flight_requests.max(1))),
             body_kib: Arc::new(Semaphore::new(
@@ -208,14 +251,7 @@ pub async fn run(
         engine: Arc::clone(&engine),
         metrics: Arc::clone(&metrics),
         ready: Arc::clone(&ready),
-    });
-    let (admin_stop_tx, mut admin_stop_rx) = watch::channel(false);
-    let admin_task = tokio::spawn(async move {
-        let _ = axum::serve(admin_listener, admin::router(admin_state))
-            .with_graceful_shutdown(async move {
-                let _ = admin_stop_rx.changed().await;
-            })
-            .await;
+        serving: Arc::clone(&serving),
     });
     let reloader = reload::spawn(
         Arc::new(reload::Live {
@@ -224,6 +260,9 @@ pub async fn run(
         }),
         ReloadConfig {
             dir: config.policies.clone(),
+            read_dir: source.reads_dir(),
+            objects,
+            serving,
             schema,
             poll_interval: config.policy_poll_interval,
             debounce: config.reload_debounce,
@@ -237,6 +276,17 @@ pub async fn run(
         expiry,
         stop_rx,
     ));
+    // The admin listener answers /readyz, so it starts only once the
+    // reloader's watch is in place: a change made as soon as the webhook
+    // is ready is seen by the watcher, not first by the poll.
+    let (admin_stop_tx, mut admin_stop_rx) = watch::channel(false);
+    let admin_task = tokio::spawn(async move {
+        let _ = axum::serve(admin_listener, admin::router(admin_state))
+            .with_graceful_shutdown(async move {
+                let _ = admin_stop_rx.changed().await;
+            })
+            .await;
+    });
     tracing::info!(address = %webhook_addr, "webhook listening (TLS, h2 and http/1.1)");
     tracing::info!(address = %admin_addr, "admin listening (/metrics /healthz /readyz)");
 
@@ -266,6 +316,9 @@ pub async fn run(
     let _ = tokio::join!(reloader, cert_watch, admin_task);
     if let Some(r) = shadow_reloader {
         let _ = r.await;
+    }
+    if let Some(task) = objects_task {
+        let _ = task.await;
     }
     Ok(())
 }

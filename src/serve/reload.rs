@@ -19,8 +19,15 @@
 //! The same machinery reloads the live set and the shadow set
 //! (`--shadow-policies`): each is a [`Target`], which says what is loaded
 //! now, installs a new snapshot and counts the results in its own metrics.
+//!
+//! With Policy objects (`--policy-source crd|both`), a change to the
+//! objects is one more trigger, the objects are merged into the sources
+//! read (`store::read_sources`), and nothing is built before they have been
+//! listed once; every attempt is reported to the store for the objects'
+//! status.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,11 +37,20 @@ use tokio::sync::{mpsc, watch};
 use super::metrics::Metrics;
 use crate::engine::Engine;
 use crate::policy::{self, LoadError, SchemaBundle, Snapshot};
+use crate::store::{self, ObjectStore};
 
 /// How and what to reload.
 #[derive(Clone)]
 pub struct ReloadConfig {
     pub dir: PathBuf,
+    /// Read `dir` (false with `--policy-source crd`).
+    pub read_dir: bool,
+    /// Policy objects, with `--policy-source crd|both`.
+    pub objects: Option<ObjectStore>,
+    /// Set once the set in force holds every source (with objects: once
+    /// they were listed and a set with them loaded); shared with the
+    /// handlers, which refuse to answer before, and `/readyz`.
+    pub serving: Arc<AtomicBool>,
     pub schema: Arc<SchemaBundle>,
     /// Backstop: re-read the directory this often, reload when it changed.
     pub poll_interval: Duration,
@@ -118,21 +134,32 @@ pub enum ReloadResult {
 /// Loads the directory if it changed and installs the result. Blocking:
 /// call it from the blocking pool.
 pub fn reload_now(target: &dyn Target, config: &ReloadConfig, force: bool) -> ReloadResult {
+    if config.objects.as_ref().is_some_and(|o| !o.is_synced()) {
+        // Half the sources are not known yet: nothing to build.
+        return ReloadResult::Unchanged;
+    }
+    let read = || {
+        store::read_sources(
+            config.read_dir.then_some(config.dir.as_path()),
+            config.objects.as_ref(),
+        )
+    };
     let current = target.current();
     let generation = current.as_ref().map_or(0, |c| c.generation);
     let digest = current.as_ref().map(|c| c.digest);
     let mut result = Ok(None);
     for _ in 0..MAX_BUILDS {
-        result = policy::read_dir(&config.dir).and_then(|files| {
+        result = read().and_then(|files| {
             if !force && Some(policy::digest(&files)) == digest {
                 return Ok(None);
             }
-            Snapshot::build(&files, &config.schema, target.next_generation()).map(Some)
+            Snapshot::build(&files, &config.schema, target.next_generation())
+                .map(|s| Some((s, files)))
         });
         // Built from files that have moved on since: build again from the
         // files as they are now.
         let moved = match &result {
-            Ok(Some(built)) => policy::read_dir(&config.dir)
+            Ok(Some((built, _))) => read()
                 .map(|now| policy::digest(&now) != built.digest)
                 .unwrap_or(false),
             _ => false,
@@ -144,16 +171,24 @@ pub fn reload_now(target: &dyn Target, config: &ReloadConfig, force: bool) -> Re
     }
     match result {
         Ok(None) => {
+            if let Some(o) = &config.objects {
+                o.record(None);
+            }
+            config.serving.store(true, Ordering::SeqCst);
             target.count("unchanged");
             ReloadResult::Unchanged
         }
-        Ok(Some(snapshot)) => {
+        Ok(Some((snapshot, files))) => {
             let generation = snapshot.generation;
             let (permits, forbids) = snapshot.effect_counts();
             for w in &snapshot.warnings {
                 tracing::warn!(diagnostic = %w, "policy validation warning");
             }
             target.install(snapshot);
+            config.serving.store(true, Ordering::SeqCst);
+            if let Some(o) = &config.objects {
+                o.record(Some(Ok(&files)));
+            }
             target.count("success");
             tracing::info!(generation, permits, forbids, dir = %config.dir.display(), "{} loaded", target.name());
             ReloadResult::Loaded
@@ -176,6 +211,19 @@ pub fn reload_now(target: &dyn Target, config: &ReloadConfig, force: bool) -> Re
                 LoadError::Invalid(d) => d.iter().map(|d| d.to_string()).collect(),
                 other => vec![other.to_string()],
             };
+            if let Some(o) = &config.objects {
+                let diags = match &e {
+                    LoadError::Invalid(d) => d.clone(),
+                    other => vec![policy::Diagnostic::at_offset(
+                        config.dir.clone(),
+                        "",
+                        0,
+                        other.to_string(),
+                        "error",
+                    )],
+                };
+                o.record(Some(Err(&diags)));
+            }
             tracing::error!(
                 generation,
                 errors = ?diagnostics,
@@ -240,6 +288,9 @@ pub fn spawn(
 }
 
 fn watch_dir(watcher: &mut Option<notify::RecommendedWatcher>, config: &ReloadConfig) {
+    if !config.read_dir {
+        return;
+    }
     if let Some(w) = watcher {
         if let Err(e) = w.watch(&config.dir, RecursiveMode::Recursive) {
             tracing::warn!(error = %e, dir = %config.dir.display(), "cannot watch the policy directory; relying on the poll");
@@ -264,9 +315,24 @@ async fn run(
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;
     let mut watched = dir_identity(&config.dir);
+    let mut objects = config.objects.as_ref().map(ObjectStore::subscribe);
     loop {
         let force = tokio::select! {
             _ = shutdown.changed() => return,
+            Some(()) = async {
+                match objects.as_mut() {
+                    Some(rx) => rx.changed().await.ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                // A burst of object events (kubectl apply -f of many) is
+                // one load.
+                tokio::time::sleep(config.debounce).await;
+                if let Some(rx) = objects.as_mut() {
+                    rx.borrow_and_update();
+                }
+                false
+            }
             Some(()) = events.recv() => {
                 quiet(&mut events, config.debounce).await;
                 false

@@ -53,6 +53,11 @@ pub(crate) struct AppState {
     pub max_body_bytes: usize,
     pub max_admission_body_bytes: usize,
     pub request_timeout: Duration,
+    /// False until the set in force holds every policy source (Policy
+    /// objects listed and loaded): before, answering from part of the
+    /// sources could miss a `forbid`, so requests get 503 and the
+    /// apiserver applies its failure policy.
+    pub serving: Arc<std::sync::atomic::AtomicBool>,
     pub decision_log: DecisionLogger,
     /// `--shadow-policies`: where answered requests go to be decided again.
     pub shadow: Option<super::shadow::ShadowQueue>,
@@ -174,6 +179,19 @@ async fn handle_inner(
     request: Request<Body>,
     endpoint: Endpoint,
 ) -> Response {
+    if !state.serving.load(std::sync::atomic::Ordering::SeqCst) {
+        state.count_error("not_loaded");
+        drain(&state, request.into_body()).await;
+        let mut r = json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "policy set not loaded yet (Policy objects not listed, or not loadable); see /readyz",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+        return r;
+    }
     let Ok(_in_flight) = Arc::clone(&state.budget.requests).try_acquire_owned() else {
         state.count_error("too_many_requests");
         return too_busy("--max-in-flight-requests");
@@ -244,6 +262,16 @@ fn answer_admission(state: &AppState, body: &Bytes, started: Instant) -> Respons
             return json_error(StatusCode::BAD_REQUEST, e);
         }
     };
+    // A Policy object that would not load is refused whoever sends it,
+    // before and whatever Cedar's admission policies say.
+    if let Some(why) = crate::store::admit::refusal(&input, &state.engine.snapshot().schema) {
+        state
+            .metrics
+            .request_errors
+            .with_label_values(&["invalid_policy"])
+            .inc();
+        return json_ok(input.response_json(Some(&why)));
+    }
     let outcome = state.engine.admit(&input);
     let refused = (outcome.decision.verdict == crate::decision::Verdict::Denied)
         .then_some(outcome.decision.status.reason.as_str());

@@ -311,6 +311,13 @@ pub const USERS: &[TestUser] = &[
         token: "scheduler-token",
         groups: &[],
     },
+    // The identity deploy/policy-rbac.yaml binds: the webhook's own client
+    // for Policy objects.
+    TestUser {
+        name: "system:cedar-authorizer",
+        token: "cedar-authorizer-token",
+        groups: &[],
+    },
 ];
 
 fn tokens_csv() -> String {
@@ -523,7 +530,8 @@ pub struct Cluster {
     pub authz_config: PathBuf,
     pub webhook: Option<Webhook>,
     pub webhook_port: u16,
-    webhook_args: Vec<String>,
+    /// `serve` flags of the next [`Cluster::start_webhook`].
+    pub webhook_args: Vec<String>,
     pub webhook_log: PathBuf,
     pub api_port: u16,
     pub api_ca: PathBuf,
@@ -753,6 +761,17 @@ impl Cluster {
 
     pub fn authz_config_text(&self) -> String {
         std::fs::read_to_string(&self.authz_config).unwrap()
+    }
+
+    /// Sends a signal to kube-apiserver (`STOP` makes it unreachable while
+    /// its connections stay open; `CONT` brings it back).
+    pub fn signal_apiserver(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.apiserver.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} kube-apiserver");
     }
 
     pub fn apiserver_log(&self) -> String {
