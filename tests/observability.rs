@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::server::{client_config, connect, runtime, Pki, Proto, Server, PATIENCE};
 use serde_json::json;
@@ -197,8 +197,7 @@ fn every_metric_moves_as_it_should() {
 
     // A reload that fails, then one that succeeds.
     std::fs::write(dir.path().join("bad.cedar"), "permit(").unwrap();
-    wait_for(
-        &server,
+    server.wait_metric(
         "cedar_authorizer_policy_reloads_total{result=\"failure\"}",
         1.0,
     );
@@ -208,8 +207,7 @@ fn every_metric_moves_as_it_should() {
         r#"@id("more") permit(principal, action == k8s::Action::"list", resource);"#,
     )
     .unwrap();
-    wait_for(
-        &server,
+    server.wait_metric(
         "cedar_authorizer_policy_reloads_total{result=\"success\"}",
         1.0,
     );
@@ -224,17 +222,6 @@ fn every_metric_moves_as_it_should() {
         0.0,
         "a new generation starts with an empty cache"
     );
-}
-
-fn wait_for(server: &Server, series: &str, at_least: f64) {
-    let start = Instant::now();
-    while server.metric(series) < at_least {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{series} stayed below {at_least}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 #[test]

@@ -63,14 +63,6 @@ fn answer_becomes(server: &Server, pki: &Pki, want: &str, within: Duration) -> D
     })
 }
 
-fn wait_metric(server: &Server, series: &str, at_least: f64, within: Duration) {
-    let start = Instant::now();
-    while server.metric(series) < at_least {
-        assert!(start.elapsed() < within, "{series} stayed below {at_least}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
 #[test]
 fn added_bad_fixed_and_deleted_files() {
     let pki = Pki::new();
@@ -91,11 +83,9 @@ fn added_bad_fixed_and_deleted_files() {
         "permit(principal, action, resource) when { resource.nope };",
     )
     .unwrap();
-    wait_metric(
-        &server,
+    server.wait_metric(
         "cedar_authorizer_policy_reloads_total{result=\"failure\"}",
         1.0,
-        PATIENCE,
     );
     answer_becomes(&server, &pki, "allowed", Duration::ZERO);
     assert_eq!(server.admin_get("/readyz").0, 200);
@@ -112,11 +102,9 @@ fn added_bad_fixed_and_deleted_files() {
     // Everything deleted: the last valid set keeps serving, and it is reported.
     let failures = server.metric("cedar_authorizer_policy_reloads_total{result=\"failure\"}");
     std::fs::remove_dir_all(dir.path()).unwrap();
-    wait_metric(
-        &server,
+    server.wait_metric(
         "cedar_authorizer_policy_reloads_total{result=\"failure\"}",
         failures + 1.0,
-        PATIENCE,
     );
     answer_becomes(&server, &pki, "denied", Duration::ZERO);
     assert_eq!(server.admin_get("/readyz").0, 200);
@@ -167,7 +155,7 @@ fn sighup_reloads() {
     std::fs::write(dir.path().join("p.cedar"), ALLOW_PODS).unwrap();
     let server = serve(&pki, dir.path());
     server.signal("HUP");
-    wait_metric(&server, "cedar_authorizer_policy_generation", 2.0, PATIENCE);
+    server.wait_metric("cedar_authorizer_policy_generation", 2.0);
     server.wait_for_log(PATIENCE, |l| l.contains("SIGHUP"));
 }
 
@@ -207,12 +195,7 @@ fn requests_keep_flowing_across_reloads_without_failures_or_stale_answers() {
         };
         std::fs::write(dir.path().join("p.cedar"), text).unwrap();
         // Once the new generation is visible, every later answer is from it.
-        wait_metric(
-            &server,
-            "cedar_authorizer_policy_generation",
-            1.0 + k as f64,
-            PATIENCE,
-        );
+        server.wait_metric("cedar_authorizer_policy_generation", 1.0 + k as f64);
         rt.block_on(async {
             let mut conn = connect(server.addr, &config, Proto::H1).await.unwrap();
             for _ in 0..20 {

@@ -50,17 +50,6 @@ fn matrix(server: &Server) -> Vec<((&'static str, &'static str), f64)> {
     out
 }
 
-fn wait_for(server: &Server, series: &str, at_least: f64) {
-    let start = Instant::now();
-    while server.metric(series) < at_least {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{series} stayed below {at_least}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
 fn policy_dir(text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.cedar"), text).unwrap();
@@ -150,11 +139,11 @@ fn a_shadow_forbid_that_live_traffic_hits_is_counted_and_logged_while_the_answer
         assert_eq!(agreed["response"]["allowed"], true, "{agreed}");
     });
 
-    wait_for(&server, &series("allowed", "denied"), 1.0);
-    wait_for(&server, &series("allowed", "allowed"), 1.0);
-    wait_for(&server, &series("denied", "denied"), 1.0);
-    wait_for(&server, &admission_series("admitted", "denied"), 1.0);
-    wait_for(&server, &admission_series("admitted", "admitted"), 1.0);
+    server.wait_metric(&series("allowed", "denied"), 1.0);
+    server.wait_metric(&series("allowed", "allowed"), 1.0);
+    server.wait_metric(&series("denied", "denied"), 1.0);
+    server.wait_metric(&admission_series("admitted", "denied"), 1.0);
+    server.wait_metric(&admission_series("admitted", "admitted"), 1.0);
     for ((l, s), n) in matrix(&server) {
         let want = match (l, s) {
             ("allowed", "denied") | ("allowed", "allowed") | ("denied", "denied") => 1.0,
@@ -250,7 +239,7 @@ fn a_shadow_equal_to_live_never_diverges() {
         assert!(start.elapsed() < PATIENCE, "{:?}", matrix(&server));
         std::thread::sleep(Duration::from_millis(25));
     }
-    wait_for(&server, &admission_series("admitted", "admitted"), 1.0);
+    server.wait_metric(&admission_series("admitted", "admitted"), 1.0);
     for ((l, s), n) in matrix(&server) {
         let want = match (l, s) {
             ("allowed", "allowed") => 2.0,
@@ -323,17 +312,16 @@ fn a_broken_shadow_set_never_affects_serving_or_readiness() {
 
     // Fixed: the shadow starts deciding, generation 1.
     std::fs::write(shadow.path().join("p.cedar"), SHADOW_FORBID).unwrap();
-    wait_for(&server, "cedar_authorizer_shadow_policy_generation", 1.0);
+    server.wait_metric("cedar_authorizer_shadow_policy_generation", 1.0);
     serves(&server);
-    wait_for(&server, &series("allowed", "denied"), 1.0);
+    server.wait_metric(&series("allowed", "denied"), 1.0);
 
     // A bad edit later: the last good shadow set keeps shadowing, serving
     // and readiness do not notice.
     let failures =
         server.metric("cedar_authorizer_shadow_policy_reloads_total{result=\"failure\"}");
     std::fs::write(shadow.path().join("bad.cedar"), "forbid(principal,").unwrap();
-    wait_for(
-        &server,
+    server.wait_metric(
         "cedar_authorizer_shadow_policy_reloads_total{result=\"failure\"}",
         failures + 1.0,
     );
@@ -342,7 +330,7 @@ fn a_broken_shadow_set_never_affects_serving_or_readiness() {
         1.0
     );
     serves(&server);
-    wait_for(&server, &series("allowed", "denied"), 2.0);
+    server.wait_metric(&series("allowed", "denied"), 2.0);
     assert_eq!(server.metric("cedar_authorizer_policy_generation"), 1.0);
     assert_eq!(
         server.metric("cedar_authorizer_policy_reloads_total{result=\"failure\"}"),
@@ -354,8 +342,7 @@ fn a_broken_shadow_set_never_affects_serving_or_readiness() {
     let failures =
         server.metric("cedar_authorizer_shadow_policy_reloads_total{result=\"failure\"}");
     drop(shadow);
-    wait_for(
-        &server,
+    server.wait_metric(
         "cedar_authorizer_shadow_policy_reloads_total{result=\"failure\"}",
         failures + 1.0,
     );
@@ -397,9 +384,9 @@ fn an_empty_shadow_directory_shadows_nothing_and_emptying_it_ends_the_shadow() {
 
     // Staged: generation 1, the forbid diverges.
     std::fs::write(shadow.path().join("p.cedar"), SHADOW_FORBID).unwrap();
-    wait_for(&server, "cedar_authorizer_shadow_policy_generation", 1.0);
+    server.wait_metric("cedar_authorizer_shadow_policy_generation", 1.0);
     send(&server);
-    wait_for(&server, &series("allowed", "denied"), 1.0);
+    server.wait_metric(&series("allowed", "denied"), 1.0);
 
     // Emptied: the shadow ends (generation 0) and nothing more is shadowed.
     std::fs::remove_file(shadow.path().join("p.cedar")).unwrap();
@@ -413,8 +400,8 @@ fn an_empty_shadow_directory_shadows_nothing_and_emptying_it_ends_the_shadow() {
     // Staged again: a new generation, and only the request after it is
     // shadowed (the one sent while empty never is).
     std::fs::write(shadow.path().join("p.cedar"), SHADOW_FORBID).unwrap();
-    wait_for(&server, "cedar_authorizer_shadow_policy_generation", 2.0);
+    server.wait_metric("cedar_authorizer_shadow_policy_generation", 2.0);
     send(&server);
-    wait_for(&server, &series("allowed", "denied"), 2.0);
+    server.wait_metric(&series("allowed", "denied"), 2.0);
     assert_eq!(shadowed(&server), before + 1.0);
 }

@@ -224,6 +224,18 @@ impl Server {
     pub fn metric(&self, series: &str) -> f64 {
         metric(self.admin, series)
     }
+
+    /// Waits (up to [`PATIENCE`]) until a metric series reaches `at_least`.
+    pub fn wait_metric(&self, series: &str, at_least: f64) {
+        let start = Instant::now();
+        while self.metric(series) < at_least {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{series} stayed below {at_least}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
 }
 
 /// The value of a metric series in the Prometheus text exposition of the
