@@ -35,6 +35,21 @@ forbid (
 ) when { resource.colour == "red" };
 "#;
 
+/// Applies `deploy/policy-crd.yaml` and waits until the apiserver serves it.
+fn install_crd(c: &Cluster) {
+    c.apply(&repo_file("deploy/policy-crd.yaml"));
+    let out = c.kubectl(
+        "admin",
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/policies.cedar.k8s.aws",
+            "--timeout=60s",
+        ],
+    );
+    assert!(out.ok(), "{out}");
+}
+
 fn repo_file(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -113,17 +128,7 @@ fn policy_objects_change_answers_report_status_and_survive_an_outage() {
             ..Options::default()
         },
     );
-    c.apply(&repo_file("deploy/policy-crd.yaml"));
-    let out = c.kubectl(
-        "admin",
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/policies.cedar.k8s.aws",
-            "--timeout=60s",
-        ],
-    );
-    assert!(out.ok(), "{out}");
+    install_crd(&c);
     c.apply(&repo_file("deploy/policy-rbac.yaml"));
 
     // The webhook again, now also reading Policy objects, as the user the
@@ -320,17 +325,7 @@ fn an_invalid_policy_is_refused_at_apply_time() {
             ..Options::default()
         },
     );
-    c.apply(&repo_file("deploy/policy-crd.yaml"));
-    let out = c.kubectl(
-        "admin",
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/policies.cedar.k8s.aws",
-            "--timeout=60s",
-        ],
-    );
-    assert!(out.ok(), "{out}");
+    install_crd(&c);
     let file = c.dir.path().join("broken.yaml");
     std::fs::write(&file, policy_yaml("broken", BROKEN)).unwrap();
     let refused = c.kubectl("admin", &["apply", "-f", file.to_str().unwrap()]);
