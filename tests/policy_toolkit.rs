@@ -211,6 +211,37 @@ fn fmt_check_names_an_unformatted_file_and_fmt_rewrites_it() {
 }
 
 #[test]
+fn fmt_checks_the_cedar_text_of_policy_objects_and_leaves_yaml_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let tidy = std::fs::read_to_string(root().join("policies/nodes/node-self.cedar")).unwrap();
+    let indent = |t: &str| t.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let yaml = format!(
+        "# kept\napiVersion: cedar.k8s.aws/v1alpha1\nkind: Policy\nmetadata: {{name: tidy}}\nspec:\n  content: |\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: other}}\n---\napiVersion: cedar.k8s.aws/v1alpha1\nkind: Policy\nmetadata: {{name: messy}}\nspec:\n  content: |\n    permit(principal,action,resource);\n",
+        indent(&tidy)
+    );
+    let file = write(dir.path(), "objects.yaml", &yaml);
+    let o = run(&["fmt", "--check", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("objects.yaml: Policy messy, spec.content"),
+        "{out}"
+    );
+    assert!(!out.contains("Policy tidy"), "{out}");
+    let o = run(&["fmt", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("does not rewrite YAML"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), yaml);
+    let only_tidy = write(dir.path(), "tidy.yaml", yaml.split("---").next().unwrap());
+    let o = run(&["fmt", "--check", only_tidy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
 fn fmt_reports_files_that_do_not_parse() {
     let dir = tempfile::tempdir().unwrap();
     let broken = write(dir.path(), "broken.cedar", "permit(principal,");
