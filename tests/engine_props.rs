@@ -72,6 +72,20 @@ fn action_scope() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Action scopes over [`GROUPED`]'s groups and admission actions, beside
+/// the plain ones.
+fn grouped_action_scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        action_scope(),
+        Just("action in k8s::Action::\"readOnly\"".to_owned()),
+        Just("action == k8s::Action::\"readOnly\"".to_owned()),
+        Just("action in [k8s::Action::\"readOnly\", k8s::Action::\"watch\"]".to_owned()),
+        Just("action in k8s::admission::Action::\"all\"".to_owned()),
+        Just("action == k8s::admission::Action::\"create\"".to_owned()),
+        Just("action in [k8s::admission::Action::\"create\", k8s::Action::\"delete\"]".to_owned()),
+    ]
+}
+
 fn resource_scope() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("resource".to_owned()),
@@ -187,13 +201,73 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
         })
 }
 
+/// The built-in schema (with its admission actions and their `"all"`
+/// group) plus action groups of our own: `k8s::Action::"readOnly"` holding
+/// get and list, and get also in the admission namespace's `"all"`, so
+/// action scopes meet groups of both types and a group of another type.
+static GROUPED: std::sync::LazyLock<SchemaBundle> = std::sync::LazyLock::new(|| {
+    let text = cedar_authorizer::policy::BUILTIN_SCHEMA
+        .replacen(
+            "  action \"get\" appliesTo",
+            "  action \"readOnly\";\n  action \"get\" in [Action::\"readOnly\", k8s::admission::Action::\"all\"] appliesTo",
+            1,
+        )
+        .replacen(
+            "  action \"list\" appliesTo",
+            "  action \"list\" in [Action::\"readOnly\"] appliesTo",
+            1,
+        );
+    let bundle = SchemaBundle::parse(&text, std::path::Path::new("grouped")).unwrap();
+    assert!(
+        bundle.grouped_actions.contains_key("get"),
+        "the test schema lost its groups"
+    );
+    bundle
+});
+
+/// Which action groups a check runs under.
+#[derive(Clone, Copy, Debug)]
+enum Groups {
+    /// No schema: no action is in a group.
+    None,
+    /// [`GROUPED`].
+    Schema,
+}
+
+impl Groups {
+    fn members(self) -> HashMap<cedar_policy::EntityUid, Vec<cedar_policy::EntityUid>> {
+        match self {
+            Groups::None => HashMap::new(),
+            Groups::Schema => GROUPED.action_members.clone(),
+        }
+    }
+
+    fn build(self, req: &sar::AccessRequest) -> cedar_authorizer::entities::RequestEntities {
+        let action = match self {
+            Groups::None => None,
+            Groups::Schema => GROUPED
+                .grouped_actions
+                .get(cedar_authorizer::entities::action_name(&req.attributes)),
+        };
+        cedar_authorizer::entities::build(req, action).unwrap()
+    }
+}
+
 fn check_equivalence(texts: &[String], reqs: &[serde_json::Value]) -> Result<(), TestCaseError> {
+    check_equivalence_under(Groups::None, texts, reqs)
+}
+
+fn check_equivalence_under(
+    groups: Groups,
+    texts: &[String],
+    reqs: &[serde_json::Value],
+) -> Result<(), TestCaseError> {
     let set = policy_set(texts);
-    let index = PolicyIndex::build(&set, &HashMap::new());
+    let index = PolicyIndex::build(&set, &groups.members());
     prop_assert_eq!(index.len(), texts.len());
     for r in reqs {
         let review = sar::parse_review(&serde_json::to_vec(r).unwrap()).unwrap();
-        let built = cedar_authorizer::entities::build(&review.request, None).unwrap();
+        let built = groups.build(&review.request);
         let request = cedar_request(&built).unwrap();
         // The reference recomputes the transitive closure with Cedar's own
         // `Entities::from_entities`; ours assumes it is complete by construction.
@@ -261,10 +335,15 @@ fn compilable_condition() -> impl Strategy<Value = String> {
 }
 
 fn compilable_policy() -> impl Strategy<Value = String> {
+    compilable_policy_with(action_scope())
+}
+
+/// A compilable policy whose action scope comes from `actions`.
+fn compilable_policy_with(actions: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
     (
         any::<bool>(),
         principal_scope(),
-        action_scope(),
+        actions,
         resource_scope(),
         prop::collection::vec((any::<bool>(), compilable_condition()), 0..3),
     )
@@ -285,11 +364,19 @@ fn compilable_policy() -> impl Strategy<Value = String> {
 /// reports no error (impersonation checks aside, which it leaves to Cedar),
 /// and then answers what Cedar answers.
 fn check_compiled(texts: &[String], reqs: &[serde_json::Value]) -> Result<(), TestCaseError> {
+    check_compiled_under(Groups::None, texts, reqs)
+}
+
+fn check_compiled_under(
+    groups: Groups,
+    texts: &[String],
+    reqs: &[serde_json::Value],
+) -> Result<(), TestCaseError> {
     let set = policy_set(texts);
-    let index = PolicyIndex::build(&set, &HashMap::new());
+    let index = PolicyIndex::build(&set, &groups.members());
     for r in reqs {
         let review = sar::parse_review(&serde_json::to_vec(r).unwrap()).unwrap();
-        let built = cedar_authorizer::entities::build(&review.request, None).unwrap();
+        let built = groups.build(&review.request);
         let linear = RawOutcome::linear(&set, &cedar_request(&built).unwrap(), &built.entities);
         let verb = review.request.attributes.verb();
         let identity_check =
@@ -335,6 +422,14 @@ proptest! {
                                                    reqs in prop::collection::vec(request(), 1..12)) {
         check_compiled(&texts, &reqs)?;
         check_equivalence(&texts, &reqs)?;
+    }
+
+    #[test]
+    fn compiled_fast_path_equals_linear_evaluation_under_action_groups(
+        texts in prop::collection::vec(compilable_policy_with(grouped_action_scope()), 1..25),
+        reqs in prop::collection::vec(request(), 1..12)) {
+        check_compiled_under(Groups::Schema, &texts, &reqs)?;
+        check_equivalence_under(Groups::Schema, &texts, &reqs)?;
     }
 
     #[test]
@@ -411,4 +506,44 @@ fn the_index_skips_policies_whose_scope_cannot_match() {
         out.permits.into_iter().collect::<Vec<_>>(),
         vec!["p7".to_owned()]
     );
+}
+
+#[test]
+fn the_fast_path_answers_under_the_built_in_schema() {
+    // The built-in schema has admission actions and their "all" group
+    // beside the authorization verbs; RBAC-shaped policies loaded under it
+    // must still be answered without Cedar, and answered as Cedar does.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rbac.cedar"),
+        r#"permit (principal in k8s::Group::"team-a", action in [k8s::Action::"get", k8s::Action::"list"], resource is k8s::Resource)
+           when { resource has namespace && resource.namespace == "ns-a" && ["pods", "configmaps"].contains(resource.resource) };
+           forbid (principal, action in k8s::admission::Action::"all", resource);"#,
+    )
+    .unwrap();
+    let schema = Arc::new(SchemaBundle::load(None).unwrap());
+    let snapshot = cedar_authorizer::policy::load(dir.path(), &schema, 1).unwrap();
+    for (verb, namespace, allowed) in [
+        ("get", "ns-a", true),
+        ("list", "ns-b", false),
+        ("delete", "ns-a", false),
+    ] {
+        let r = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "u", "groups": ["team-a"], "resourceAttributes": {"verb": verb, "resource": "pods", "namespace": namespace}}});
+        let review = sar::parse_review(&serde_json::to_vec(&r).unwrap()).unwrap();
+        let compiled = eval::compiled(&snapshot.index, &review.request)
+            .unwrap_or_else(|| panic!("the fast path gave up on {verb} in {namespace}"));
+        let built = eval::build(&snapshot, &review.request).unwrap();
+        let linear = RawOutcome::linear(
+            &snapshot.set,
+            &cedar_request(&built).unwrap(),
+            &built.entities,
+        );
+        assert_eq!(compiled, linear, "{verb} in {namespace}");
+        assert_eq!(
+            !compiled.permits.is_empty(),
+            allowed,
+            "{verb} in {namespace}"
+        );
+    }
 }

@@ -436,7 +436,11 @@ pub(crate) struct CompiledPolicy {
 impl CompiledPolicy {
     /// Compiles a policy, or `None` when it uses anything the fast path
     /// does not evaluate. `action_members` maps each action group to the
-    /// actions in it, transitively, and must hold `k8s::Action` uids only.
+    /// actions in it, transitively. Authorization requests only ever have
+    /// a `k8s::Action`, so the scope keeps only those: a policy scoped to
+    /// admission actions alone (`k8s::admission::Action`) holds for none,
+    /// and a group of another type still holds for its `k8s::Action`
+    /// members, exactly as Cedar finds through the action's ancestors.
     pub(crate) fn compile(
         policy: &Policy,
         action_members: &HashMap<EntityUid, Vec<EntityUid>>,

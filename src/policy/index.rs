@@ -216,9 +216,6 @@ struct FastByAction {
 /// The buckets of the index, keyed by strings, holding compiled policies.
 #[derive(Default)]
 struct FastIndex {
-    /// False when the schema's actions are not all `k8s::Action`s, which
-    /// the compiled action scopes assume.
-    enabled: bool,
     any_principal: FastByAction,
     by_principal_type: HashMap<Kind, FastByAction>,
     by_principal_entity: HashMap<Kind, HashMap<String, FastByAction>>,
@@ -259,10 +256,6 @@ impl PolicyIndex {
     /// actions in it (transitively), from the schema.
     pub fn build(set: &PolicySet, action_members: &HashMap<EntityUid, Vec<EntityUid>>) -> Self {
         let mut index = PolicyIndex::default();
-        index.fast.enabled = action_members
-            .iter()
-            .flat_map(|(group, members)| std::iter::once(group).chain(members))
-            .all(|uid| uid.type_name() == &TYPES.action);
         let policies: Vec<&Policy> = set.policies().collect();
         // Reading conditions (through the policy's JSON form) is the costly
         // part of indexing; it is done on several threads.
@@ -343,9 +336,6 @@ impl PolicyIndex {
         &'a self,
         req: &AccessRequest,
     ) -> Option<Vec<&'a CompiledPolicy>> {
-        if !self.fast.enabled {
-            return None;
-        }
         let view = View::of(req)?;
         let mut satisfied = Vec::new();
         self.fast
