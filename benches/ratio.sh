@@ -10,13 +10,20 @@
 #     flight, multiplexed as client-go does), one body from the pool
 #     (h2load sends a single body; with the cache off it is still
 #     evaluated every time).
-# It prints req/s, p99 and errors of every run and the ratios cold/floor and
-# warm/floor. Absolute numbers move with the machine; the ratios are the
-# figure to compare.
+# The three servers run side by side and are measured in interleaved
+# rounds (--rounds, default 3; the order rotates each round), so a slow
+# spell of the machine falls on all three rather than on one: on the 2-core
+# class the floor alone swings by 15% from one 5-second run to the next.
+# It prints every round's req/s and ratios, then the medians: req/s, p99
+# and errors (summed) of each server, and the ratios of the median req/s,
+# cold/floor and warm/floor. Absolute numbers move with the machine; the
+# ratios are the figure to compare. Beside them, each server's own CPU time
+# per request (user + system, from /proc): what the decision path costs,
+# without the load generator's share of the cores.
 #
 # Load and servers share the machine's cores. Hold the build lock around
 # the whole run so nothing compiles meanwhile:
-#   flock /tmp/cargo-build.lock bash benches/ratio.sh [--policies N] [--sars N] [--duration S] [--server BIN]
+#   flock /tmp/cargo-build.lock bash benches/ratio.sh [--policies N] [--sars N] [--duration S] [--rounds R] [--server BIN]
 # (the builds inside are plain `cargo build`, no-ops when up to date;
 # --server measures another build of ours, e.g. a saved baseline).
 set -euo pipefail
@@ -25,12 +32,14 @@ cd "$(dirname "$0")/.."
 policies=10000
 sars=20000
 duration=8
+rounds=3
 bin=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --policies) policies=$2; shift 2 ;;
     --sars) sars=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --server) bin=$(realpath "$2"); shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -49,13 +58,11 @@ cargo build --release --locked --quiet --manifest-path "$bench/floor/Cargo.toml"
 floor=$PWD/target/floor/release/floor
 
 work=$(mktemp -d)
-pid=""
+pids=()
 stop() {
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-  fi
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
 }
 trap 'stop; rm -rf "$work"' EXIT
 
@@ -65,6 +72,7 @@ head -n 1 "$work/sars.jsonl" > "$work/body.json"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# wait_tls PORT PID LOG
 wait_tls() {
   for _ in $(seq 1 600); do
     if python3 - "$1" <<'EOF' 2>/dev/null; then return 0; fi
@@ -73,76 +81,116 @@ c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.
 with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1) as s:
     with c.wrap_socket(s): pass
 EOF
-    kill -0 "$pid" 2>/dev/null || { echo "server exited" >&2; cat "$work/server.log" >&2 || true; exit 1; }
+    kill -0 "$2" 2>/dev/null || { echo "server exited" >&2; cat "$3" >&2 || true; exit 1; }
     sleep 0.1
   done
   echo "server did not start" >&2; exit 1
 }
 
+declare -A port pid
 start_floor() {
-  port=$(free_port)
-  "$floor" "$port" 2> "$work/server.log" &
-  pid=$!
-  wait_tls "$port"
+  port[floor]=$(free_port)
+  "$floor" "${port[floor]}" 2> "$work/floor.log" &
+  pids+=($!)
+  pid[floor]=$!
+  wait_tls "${port[floor]}" $! "$work/floor.log"
 }
 
+# start_ours NAME CACHE_SIZE
 start_ours() {
-  port=$(free_port)
-  "$bin" serve --policies "$work/policies" --cache-size "$1" \
+  port[$1]=$(free_port)
+  "$bin" serve --policies "$work/policies" --cache-size "$2" \
     --tls-cert-file "$work/certs/serving.pem" --tls-private-key-file "$work/certs/serving-key.pem" \
-    --bind-address 127.0.0.1 --secure-port "$port" --metrics-bind-address 127.0.0.1:0 \
-    --log-format json --max-connections 4096 2> "$work/server.log" &
-  pid=$!
-  wait_tls "$port"
+    --bind-address 127.0.0.1 --secure-port "${port[$1]}" --metrics-bind-address 127.0.0.1:0 \
+    --log-format json --max-connections 4096 2> "$work/$1.log" &
+  pids+=($!)
+  pid[$1]=$!
+  wait_tls "${port[$1]}" $! "$work/$1.log"
 }
 
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+# h1 PORT: sets rps_, p99_ (ms), err_ and n_ (requests answered).
 h1() {
-  local out
-  out=$(SAR_POOL="$work/sars.jsonl" wrk -t1 -c32 -d"${duration}s" --timeout 5s -s "$bench/sarpool.lua" "https://127.0.0.1:$port/authorize")
-  local line
+  local out line
+  out=$(SAR_POOL="$work/sars.jsonl" wrk -t1 -c32 -d"${duration}s" --timeout 5s -s "$bench/sarpool.lua" "https://127.0.0.1:$1/authorize")
   line=$(grep '^RESULT' <<<"$out")
-  h1_rps=$(printf '%.0f' "$(field rps "$line")")
-  h1_p99=$(awk -v us="$(field p99_us "$line")" 'BEGIN { printf "%.2f", us / 1000 }')
-  h1_err=$(( $(field errors "$line") + $(field non2xx "$line") ))
+  rps_=$(printf '%.0f' "$(field rps "$line")")
+  n_=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$out")
+  p99_=$(awk -v us="$(field p99_us "$line")" 'BEGIN { printf "%.2f", us / 1000 }')
+  err_=$(( $(field errors "$line") + $(field non2xx "$line") ))
 }
 
+# h2 PORT: sets rps_, p99_ (ms), err_ and n_ (requests answered).
 h2() {
   rm -f "$work/h2.log"
   h2load -D "$duration" -t1 -c4 -m8 -d "$work/body.json" -H 'content-type: application/json' \
-    --log-file "$work/h2.log" "https://127.0.0.1:$port/authorize" > "$work/h2.out"
-  h2_rps=$(sed -n 's/^finished in .*s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2.out" | xargs printf '%.0f')
-  local stats
+    --log-file "$work/h2.log" "https://127.0.0.1:$1/authorize" > "$work/h2.out"
+  rps_=$(sed -n 's/^finished in .*s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2.out" | xargs printf '%.0f')
+  n_=$(sed -n 's/^requests: .* \([0-9]*\) succeeded,.*/\1/p' "$work/h2.out")
+  local stats failed
   stats=$(python3 "$(pwd)/benches/load/h2load_stats.py" "$work/h2.log")
-  h2_p99=$(field p99_ms "$stats")
-  local failed
+  p99_=$(field p99_ms "$stats")
   failed=$(sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored, \([0-9]*\) timeout$/\1+\2+\3/p' "$work/h2.out")
-  h2_err=$(( $(field non2xx "$stats") + ${failed:-0} ))
+  err_=$(( $(field non2xx "$stats") + ${failed:-0} ))
 }
 
-declare -A rps p99 err
-run() {
-  local name=$1
-  h1; rps[$name,h1]=$h1_rps; p99[$name,h1]=$h1_p99; err[$name,h1]=$h1_err
-  h2; rps[$name,h2]=$h2_rps; p99[$name,h2]=$h2_p99; err[$name,h2]=$h2_err
-  stop
-}
-
-start_floor; run floor
-start_ours 0; run cold
-start_ours 65536
-# One pass over the pool (and the h2 body) fills the cache.
-SAR_POOL="$work/sars.jsonl" wrk -t1 -c32 -d3s -s "$bench/sarpool.lua" "https://127.0.0.1:$port/authorize" >/dev/null
-h2load -n 100 -c 1 -d "$work/body.json" -H 'content-type: application/json' "https://127.0.0.1:$port/authorize" >/dev/null
-run warm
+start_floor
+start_ours cold 0
+start_ours warm 65536
+# One pass over the pool (and the h2 body) fills the warm server's cache.
+SAR_POOL="$work/sars.jsonl" wrk -t1 -c32 -d3s -s "$bench/sarpool.lua" "https://127.0.0.1:${port[warm]}/authorize" >/dev/null
+h2load -n 100 -c 1 -d "$work/body.json" -H 'content-type: application/json' "https://127.0.0.1:${port[warm]}/authorize" >/dev/null
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-echo "ratio.sh: $policies policies, $sars distinct SARs, ${duration}s per run, 32 in flight, $(nproc) cores shared by servers and load"
-echo "| proto | floor req/s (p99 ms, errors) | cold req/s (p99 ms, errors) | warm req/s (p99 ms, errors) | cold/floor | warm/floor |"
-echo "|---|---|---|---|---|---|"
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+label() { if [ "$1" = h1 ]; then echo "HTTP/1.1 wrk"; else echo "HTTP/2 h2load"; fi; }
+
+names=(floor cold warm)
+# Per server and protocol: the rounds' req/s, p99s and server CPU µs per
+# request, and the errors.
+declare -A rps p99 cpu err last lastcpu
+echo "ratio.sh: $policies policies, $sars distinct SARs, ${duration}s per measurement, $rounds interleaved rounds, 32 in flight, $(nproc) cores shared by servers and load"
+echo
+echo "| round | proto | floor req/s (CPU µs/req) | cold req/s (CPU µs/req) | warm req/s (CPU µs/req) | cold/floor | warm/floor |"
+echo "|---|---|---|---|---|---|---|"
+for r in $(seq 1 "$rounds"); do
+  for proto in h1 h2; do
+    # The order rotates: floor, cold, warm; then cold, warm, floor; ...
+    for k in 0 1 2; do
+      name=${names[$(( (k + r - 1) % 3 ))]}
+      before=$(cpu_seconds "${pid[$name]}")
+      "$proto" "${port[$name]}"
+      used=$(awk -v a="$before" -v b="$(cpu_seconds "${pid[$name]}")" -v n="$n_" 'BEGIN { printf "%.1f", (b - a) * 1e6 / (n > 0 ? n : 1) }')
+      cpu[$name,$proto]+="$used "
+      lastcpu[$name]=$used
+      rps[$name,$proto]+="$rps_ "
+      p99[$name,$proto]+="$p99_ "
+      err[$name,$proto]=$(( ${err[$name,$proto]:-0} + err_ ))
+      last[$name]=$rps_
+    done
+    echo "| $r | $(label "$proto") | ${last[floor]} (${lastcpu[floor]}) | ${last[cold]} (${lastcpu[cold]}) | ${last[warm]} (${lastcpu[warm]}) | $(ratio "${last[cold]}" "${last[floor]}") | $(ratio "${last[warm]}" "${last[floor]}") |"
+  done
+done
+echo
+echo "Medians of the $rounds rounds (errors summed over them):"
+echo
+echo "| proto | floor req/s (p99 ms, errors) | cold req/s (p99 ms, errors) | warm req/s (p99 ms, errors) | cold/floor | warm/floor | server CPU µs/req: floor, cold, warm |"
+echo "|---|---|---|---|---|---|---|"
 for proto in h1 h2; do
-  label=$([ "$proto" = h1 ] && echo "HTTP/1.1 wrk" || echo "HTTP/2 h2load")
-  cell() { echo "${rps[$1,$proto]} (${p99[$1,$proto]}, ${err[$1,$proto]})"; }
-  echo "| $label | $(cell floor) | $(cell cold) | $(cell warm) | $(ratio "${rps[cold,$proto]}" "${rps[floor,$proto]}") | $(ratio "${rps[warm,$proto]}" "${rps[floor,$proto]}") |"
+  row="| $(label "$proto") |"
+  cpus=""
+  declare -A med
+  for name in "${names[@]}"; do
+    # shellcheck disable=SC2086 # the lists are space-separated numbers
+    med[$name]=$(median ${rps[$name,$proto]})
+    # shellcheck disable=SC2086
+    row+=" ${med[$name]} ($(median ${p99[$name,$proto]}), ${err[$name,$proto]}) |"
+    # shellcheck disable=SC2086
+    cpus+="${cpus:+, }$(median ${cpu[$name,$proto]})"
+  done
+  echo "$row $(ratio "${med[cold]}" "${med[floor]}") | $(ratio "${med[warm]}" "${med[floor]}") | $cpus |"
 done

@@ -197,28 +197,32 @@ impl FastSet {
     }
 }
 
+/// The fast index's maps: probed a dozen times per request (each group,
+/// verb and resource kind), so hashed with foldhash rather than SipHash.
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+
 /// [`Leaf`], compiled. Only the resource types the fast path answers for
 /// are kept.
 #[derive(Default)]
 struct FastLeaf {
     any_resource: Option<FastSet>,
-    by_resource_type: HashMap<Kind, FastSet>,
-    by_resource_kind: HashMap<String, FastSet>,
+    by_resource_type: FastMap<Kind, FastSet>,
+    by_resource_kind: FastMap<String, FastSet>,
 }
 
 /// [`ByAction`], compiled, keyed by `k8s::Action` id.
 #[derive(Default)]
 struct FastByAction {
     any_action: FastLeaf,
-    by_action: HashMap<String, FastLeaf>,
+    by_action: FastMap<String, FastLeaf>,
 }
 
 /// The buckets of the index, keyed by strings, holding compiled policies.
 #[derive(Default)]
 struct FastIndex {
     any_principal: FastByAction,
-    by_principal_type: HashMap<Kind, FastByAction>,
-    by_principal_entity: HashMap<Kind, HashMap<String, FastByAction>>,
+    by_principal_type: FastMap<Kind, FastByAction>,
+    by_principal_entity: FastMap<Kind, FastMap<String, FastByAction>>,
 }
 
 /// Expands an action constraint to concrete verbs: `None` for any action.

@@ -10,6 +10,10 @@
 //! within the idle limit of the last byte read. The apiserver's client
 //! pings its HTTP/2 connections (client-go's health check) well within the
 //! idle limit, so only clients that really went away are closed.
+//!
+//! Reads only note the time; the timer is moved when it fires and the
+//! connection turns out to have talked since, so a busy connection does
+//! not re-arm a timer on every read.
 
 use std::future::Future;
 use std::io;
@@ -18,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// Wraps an I/O stream whose reads must not stay silent for too long.
 pub struct FirstByteDeadline<T> {
@@ -28,6 +32,8 @@ pub struct FirstByteDeadline<T> {
     idle: Duration,
     /// No byte read yet: the deadline is the first-byte one.
     first: bool,
+    /// When the last byte arrived (meaningful once `first` is false).
+    last_read: Instant,
 }
 
 impl<T> FirstByteDeadline<T> {
@@ -39,6 +45,7 @@ impl<T> FirstByteDeadline<T> {
             deadline: Box::pin(tokio::time::sleep(first_byte)),
             idle,
             first: true,
+            last_read: Instant::now(),
         }
     }
 }
@@ -54,27 +61,40 @@ impl<T: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<T> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    this.first = false;
-                    let next = tokio::time::Instant::now() + this.idle;
-                    this.deadline.as_mut().reset(next);
+                    this.last_read = Instant::now();
+                    if this.first {
+                        // From now on the idle limit applies, whichever
+                        // of the two is longer.
+                        this.first = false;
+                        this.deadline.as_mut().reset(this.last_read + this.idle);
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                if this.deadline.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        if this.first {
-                            "no request within --header-read-timeout of the handshake"
-                        } else {
-                            "connection idle for longer than the idle limit"
-                        },
-                    )))
-                } else {
-                    Poll::Pending
+            Poll::Pending => loop {
+                if this.deadline.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-            }
+                if !this.first {
+                    // Fired, but the connection may have talked since the
+                    // timer was set: the silence is measured from the last
+                    // byte.
+                    let due = this.last_read + this.idle;
+                    if due > Instant::now() {
+                        this.deadline.as_mut().reset(due);
+                        continue;
+                    }
+                }
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    if this.first {
+                        "no request within --header-read-timeout of the handshake"
+                    } else {
+                        "connection idle for longer than the idle limit"
+                    },
+                )));
+            },
         }
     }
 }
@@ -144,6 +164,19 @@ mod tests {
         let quiet_since = tokio::time::Instant::now();
         let err = talking.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("idle"));
+        assert_eq!(quiet_since.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_limit_applies_after_the_first_byte_even_when_shorter() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let long_first = IDLE * 3;
+        let mut talking = FirstByteDeadline::new(server, long_first, IDLE);
+        client.write_all(b"x").await.unwrap();
+        assert_eq!(talking.read(&mut [0u8; 8]).await.unwrap(), 1);
+        let quiet_since = tokio::time::Instant::now();
+        let err = talking.read(&mut [0u8; 8]).await.unwrap_err();
         assert!(err.to_string().contains("idle"));
         assert_eq!(quiet_since.elapsed(), IDLE);
     }
