@@ -58,11 +58,12 @@ cargo build --release --locked --quiet --manifest-path "$bench/floor/Cargo.toml"
 floor=$PWD/target/floor/release/floor
 
 work=$(mktemp -d)
-pids=()
+# Per server (floor, cold, warm): its port and process id.
+declare -A port pid
 stop() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
+  for p in "${pid[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
+  pid=()
 }
 trap 'stop; rm -rf "$work"' EXIT
 
@@ -87,13 +88,16 @@ EOF
   echo "server did not start" >&2; exit 1
 }
 
-declare -A port pid
+# started NAME: the server just started in the background is NAME's.
+started() {
+  pid[$1]=$!
+  wait_tls "${port[$1]}" "${pid[$1]}" "$work/$1.log"
+}
+
 start_floor() {
   port[floor]=$(free_port)
   "$floor" "${port[floor]}" 2> "$work/floor.log" &
-  pids+=($!)
-  pid[floor]=$!
-  wait_tls "${port[floor]}" $! "$work/floor.log"
+  started floor
 }
 
 # start_ours NAME CACHE_SIZE
@@ -103,9 +107,7 @@ start_ours() {
     --tls-cert-file "$work/certs/serving.pem" --tls-private-key-file "$work/certs/serving-key.pem" \
     --bind-address 127.0.0.1 --secure-port "${port[$1]}" --metrics-bind-address 127.0.0.1:0 \
     --log-format json --max-connections 4096 2> "$work/$1.log" &
-  pids+=($!)
-  pid[$1]=$!
-  wait_tls "${port[$1]}" $! "$work/$1.log"
+  started "$1"
 }
 
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
