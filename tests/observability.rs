@@ -128,6 +128,11 @@ fn every_metric_moves_as_it_should() {
         let foreign = client_config(&pki.ca, Some((&pki.foreign_cert, &pki.foreign_key)), &[]);
         assert!(common::server::refused(server.addr, &foreign).await);
     });
+    // The client can see its refusal before the server has counted it.
+    server.wait_metric(
+        "cedar_authorizer_tls_handshake_failures_total",
+        before.get("cedar_authorizer_tls_handshake_failures_total") + 1.0,
+    );
 
     let after = scrape(&server);
     let delta = |s: &str| after.get(s) - before.get(s);

@@ -75,7 +75,8 @@ fn client_certificates_from_other_cas_or_none_fail_the_handshake() {
             );
         }
     });
-    assert!(server.metric("cedar_authorizer_tls_handshake_failures_total") >= 2.0);
+    // The client can see its refusal before the server has counted it.
+    server.wait_metric("cedar_authorizer_tls_handshake_failures_total", 2.0);
 }
 
 #[test]
@@ -233,7 +234,10 @@ fn kubectl_through_a_webhook_kubeconfig_gets_corpus_answers() {
         err.contains("tls")
             || err.contains("certificate")
             || err.contains("eof")
-            || err.contains("reset"),
+            || err.contains("reset")
+            // The server may close the refused connection while kubectl
+            // is still writing its request.
+            || err.contains("broken pipe"),
         "{err}"
     );
 }

@@ -256,10 +256,11 @@ pub fn main(args: ServeArgs) -> i32 {
             }
         };
         let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut stop = StopSignals::listen();
         let signals = tokio::spawn(async move {
-            wait_for_signal().await;
+            stop.next().await;
             let _ = first_tx.send(());
-            wait_for_signal().await;
+            stop.next().await;
         });
         let server = serve::run(listener, admin_listener, config, async {
             let _ = first_rx.await;
@@ -284,19 +285,49 @@ pub fn main(args: ServeArgs) -> i32 {
     })
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), listened to from creation on: one that
+/// arrives while nothing waits is kept for the next wait. (Listening
+/// afresh for each wait would lose a second signal sent just as the
+/// drain begins.)
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            StopSignals {
+                term: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
+            }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for the next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.term) => {}
+                () = recv(&mut self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -227,14 +227,7 @@ impl Server {
 
     /// Waits (up to [`PATIENCE`]) until a metric series reaches `at_least`.
     pub fn wait_metric(&self, series: &str, at_least: f64) {
-        let start = Instant::now();
-        while self.metric(series) < at_least {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{series} stayed below {at_least}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        wait_metric(self.admin, series, at_least);
     }
 }
 
@@ -250,6 +243,19 @@ pub fn metric(admin: SocketAddr, series: &str) -> f64 {
             (k == series).then(|| v.parse().unwrap())
         })
         .unwrap_or(0.0)
+}
+
+/// Waits (up to [`PATIENCE`]) until a metric series of the admin listener
+/// at `admin` reaches `at_least`.
+pub fn wait_metric(admin: SocketAddr, series: &str, at_least: f64) {
+    let start = Instant::now();
+    while metric(admin, series) < at_least {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{series} stayed below {at_least}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
 }
 
 /// `serve` running in this process through `serve::run`, configured by
@@ -334,6 +340,11 @@ impl InProcess {
     /// The value of a metric series (see [`metric`]).
     pub fn metric(&self, series: &str) -> f64 {
         metric(self.admin, series)
+    }
+
+    /// Waits until a metric series reaches `at_least` (see [`wait_metric`]).
+    pub fn wait_metric(&self, series: &str, at_least: f64) {
+        wait_metric(self.admin, series, at_least);
     }
 
     /// Starts the shutdown sequence and waits for `serve::run` to return.
