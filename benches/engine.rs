@@ -1,6 +1,7 @@
 //! Criterion benches of the decision engine, in process, single thread:
 //! uncached decisions at 10 to 10,000 RBAC-shaped policies (with Cedar's
-//! linear scan alongside for comparison), cached decisions, and a full
+//! linear scan alongside for comparison), cached decisions (by request and,
+//! as the server looks them up, by body bytes), and a full
 //! reload (read + parse + validate + index) of 10,000 policies.
 //!
 //! `cargo bench --bench engine`; numbers are in the README.
@@ -60,6 +61,11 @@ fn write_rbac_policies(dir: &Path, n: usize) {
 /// A request from a member of two of the set's groups (the same density of
 /// matching policies at every set size: about ten per group).
 fn review(i: usize, n: usize) -> sar::AccessRequest {
+    sar::parse_review(&review_body(i, n)).unwrap().request
+}
+
+/// The body of [`review`]'s request, as the server receives it.
+fn review_body(i: usize, n: usize) -> Vec<u8> {
     let groups = (n / 10).max(1);
     let body = serde_json::json!({
         "apiVersion": "authorization.k8s.io/v1",
@@ -72,9 +78,7 @@ fn review(i: usize, n: usize) -> sar::AccessRequest {
             "resourceAttributes": {"verb": "list", "version": "v1", "resource": "pods", "namespace": format!("ns-{}", i % 50)}
         }
     });
-    sar::parse_review(&serde_json::to_vec(&body).unwrap())
-        .unwrap()
-        .request
+    serde_json::to_vec(&body).unwrap()
 }
 
 fn load(n: usize) -> (tempfile::TempDir, policy::Snapshot) {
@@ -125,6 +129,20 @@ fn decisions(c: &mut Criterion) {
             i = (i + 1) % reqs.len();
             let out = engine.decide(&reqs[i]);
             debug_assert!(out.cache_hit);
+            black_box(out)
+        })
+    });
+    // The server's lookup: by the body's bytes, no parse, the answer's
+    // bytes returned.
+    let bodies: Vec<_> = (0..64).map(|i| review_body(i, 10_000)).collect();
+    for b in &bodies {
+        engine.answer_review(b).unwrap();
+    }
+    g.bench_function("body_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) % bodies.len();
+            let out = engine.answer_review(&bodies[i]).unwrap();
+            debug_assert!(out.outcome.cache_hit);
             black_box(out)
         })
     });

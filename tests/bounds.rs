@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cedar_authorizer::decision::MAX_STATUS_TEXT_BYTES;
-use cedar_authorizer::engine::{CacheLimits, Engine, Exemptions};
+use cedar_authorizer::engine::{CacheLimits, Engine, Exemptions, Outcome};
 use cedar_authorizer::policy::{self, SchemaBundle};
 use cedar_authorizer::sar;
 use common::server::{client_config, connect, runtime, Pki, Proto, Server};
@@ -25,21 +25,21 @@ fn dir_with(files: &[(&str, String)]) -> tempfile::TempDir {
     dir
 }
 
-/// A review of about `size` bytes, different for every `i`.
-fn large_review(i: usize, size: usize) -> sar::AccessRequest {
+/// The body of a review of about `size` bytes, different for every `i`.
+fn large_review(i: usize, size: usize) -> Vec<u8> {
     let groups: Vec<String> = (0..size / 64)
         .map(|g| format!("group-{i:08}-{g:04}-{}", "x".repeat(40)))
         .collect();
     let body = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": format!("user-{i}"), "groups": groups,
                  "resourceAttributes": {"verb": "get", "version": "v1", "resource": "pods", "namespace": "ns"}}});
-    sar::parse_review(&serde_json::to_vec(&body).unwrap())
-        .unwrap()
-        .request
+    serde_json::to_vec(&body).unwrap()
 }
 
-#[test]
-fn many_distinct_large_reviews_keep_the_cache_under_its_byte_bound() {
+/// Feeds thousands of distinct large reviews through `decide` and checks
+/// that the cache fills up to near its byte bound, never past it, and
+/// that a review over the per-key cap is answered but not cached.
+fn check_cache_bound(decide: impl Fn(&Engine, &[u8]) -> Outcome) {
     let dir = dir_with(&[("p.cedar", ALLOW_PODS.to_owned())]);
     let schema = Arc::new(SchemaBundle::load(None).unwrap());
     let max_bytes = 1 << 20;
@@ -53,8 +53,8 @@ fn many_distinct_large_reviews_keep_the_cache_under_its_byte_bound() {
     );
     let mut highest = 0;
     for i in 0..5_000 {
-        let req = large_review(i, 2 * 1024);
-        assert!(engine.decide(&req).decision.status.allowed);
+        let body = large_review(i, 2 * 1024);
+        assert!(decide(&engine, &body).decision.status.allowed);
         let (held, bound) = engine.cache_weight();
         assert!(held <= bound, "{held} bytes held, bound {bound}");
         highest = highest.max(held);
@@ -67,9 +67,19 @@ fn many_distinct_large_reviews_keep_the_cache_under_its_byte_bound() {
     // A request over the per-key cap is answered but never cached.
     let huge = large_review(99_999, 16 * 1024);
     let before = engine.cache_entries();
-    assert!(engine.decide(&huge).decision.status.allowed);
-    assert!(!engine.decide(&huge).cache_hit);
+    assert!(decide(&engine, &huge).decision.status.allowed);
+    assert!(!decide(&engine, &huge).cache_hit);
     assert!(engine.cache_entries() <= before);
+}
+
+#[test]
+fn many_distinct_large_reviews_keep_the_cache_under_its_byte_bound() {
+    check_cache_bound(|engine, body| engine.decide(&sar::parse_review(body).unwrap().request));
+}
+
+#[test]
+fn many_distinct_large_review_bodies_keep_the_cache_under_its_byte_bound() {
+    check_cache_bound(|engine, body| engine.answer_review(body).unwrap().outcome);
 }
 
 #[test]

@@ -470,11 +470,19 @@ proptest! {
         let uncached = Engine::new(cedar_authorizer::policy::load(dir.path(), &schema, 1).unwrap(), Exemptions::default(), 0);
         for _ in 0..2 {
             for r in &reqs {
-                let review = sar::parse_review(&serde_json::to_vec(r).unwrap()).unwrap();
+                let body = serde_json::to_vec(r).unwrap();
+                let review = sar::parse_review(&body).unwrap();
                 let a = cached.decide(&review.request);
                 let b = uncached.decide(&review.request);
                 prop_assert!(!b.cache_hit);
                 prop_assert_eq!(&*a.decision, &*b.decision);
+                // The server's path, cached under the body's bytes.
+                let served = cached.answer_review(&body).unwrap();
+                prop_assert_eq!(&*served.outcome.decision, &*b.decision);
+                prop_assert_eq!(
+                    &served.response[..],
+                    &sar::response_json(review.api_version, &b.decision.status)[..]
+                );
                 // The engine's answer is the rules applied to the linear answer.
                 let snapshot = uncached.snapshot();
                 if !b.decision.exempt {
@@ -546,4 +554,58 @@ fn the_fast_path_answers_under_the_built_in_schema() {
             "{verb} in {namespace}"
         );
     }
+}
+
+#[test]
+fn a_review_body_is_answered_from_the_cache_until_the_policy_set_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.cedar"),
+        r#"permit (principal, action, resource is k8s::Resource) when { resource.resource == "pods" };"#,
+    )
+    .unwrap();
+    let schema = Arc::new(SchemaBundle::load(None).unwrap());
+    let load =
+        |generation| cedar_authorizer::policy::load(dir.path(), &schema, generation).unwrap();
+    let exemptions = Exemptions {
+        users: vec!["breakglass".to_owned()],
+        ..Exemptions::default()
+    };
+    let engine = Engine::new(load(1), exemptions, 64);
+    let body = |user: &str, spacing: &str| {
+        format!(
+            r#"{{"apiVersion":"authorization.k8s.io/v1beta1","kind":"SubjectAccessReview",{spacing}"spec":{{"user":"{user}","resourceAttributes":{{"verb":"get","resource":"pods"}}}}}}"#
+        )
+        .into_bytes()
+    };
+    let alice = body("alice", "");
+    let first = engine.answer_review(&alice).unwrap();
+    assert!(!first.outcome.cache_hit && first.review.is_some());
+    assert!(first.outcome.decision.status.allowed);
+    let again = engine.answer_review(&alice).unwrap();
+    assert!(again.outcome.cache_hit && again.review.is_none());
+    assert_eq!(again.response, first.response);
+    assert!(
+        std::str::from_utf8(&again.response)
+            .unwrap()
+            .contains("authorization.k8s.io/v1beta1"),
+        "answered in the review's own version"
+    );
+    // Other bytes for the same review: decided afresh, the same answer.
+    let spaced = engine.answer_review(&body("alice", " ")).unwrap();
+    assert!(!spaced.outcome.cache_hit);
+    assert_eq!(spaced.response, first.response);
+    // Exempt principals are never cached (they are not evaluated at all).
+    let exempt = body("breakglass", "");
+    for _ in 0..2 {
+        let answered = engine.answer_review(&exempt).unwrap();
+        assert!(answered.outcome.decision.exempt && !answered.outcome.cache_hit);
+    }
+    // A new policy set starts with an empty cache.
+    engine.install(load(2));
+    let reloaded = engine.answer_review(&alice).unwrap();
+    assert!(!reloaded.outcome.cache_hit);
+    assert_eq!(reloaded.outcome.generation, 2);
+    // A body that is not a review is an error, never a cached answer.
+    assert!(engine.answer_review(b"{\"apiVersion\":1}").is_err());
 }

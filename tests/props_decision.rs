@@ -74,6 +74,9 @@ fn check(body: &[u8]) -> Result<bool, TestCaseError> {
         Ok(r) => r,
         Err(e) => {
             prop_assert!(!e.to_string().is_empty(), "an error without a message");
+            for engine in ENGINES.iter() {
+                prop_assert!(engine.answer_review(body).is_err());
+            }
             return Ok(false);
         }
     };
@@ -92,8 +95,16 @@ fn check(body: &[u8]) -> Result<bool, TestCaseError> {
         prop_assert!(status.evaluation_error.len() <= 2 * MAX_STATUS_TEXT_BYTES);
         let again = engine.decide(&review.request);
         prop_assert_eq!(&again.decision.status, status, "the cached answer differs");
-        let out: Value =
-            serde_json::from_slice(&sar::response_json(review.api_version, status)).unwrap();
+        let answer = sar::response_json(review.api_version, status);
+        // The server's path, keyed by the body's bytes: the same answer,
+        // from the cache or not, parsed or not.
+        for _ in 0..2 {
+            let answered = engine.answer_review(body).unwrap();
+            prop_assert_eq!(&answered.outcome.decision.status, status);
+            prop_assert_eq!(&answered.response[..], &answer[..]);
+            prop_assert_eq!(answered.review.is_none(), answered.outcome.cache_hit);
+        }
+        let out: Value = serde_json::from_slice(&answer).unwrap();
         prop_assert_eq!(&out["apiVersion"], review.api_version.as_str());
         prop_assert_eq!(&out["status"]["allowed"], status.allowed);
     }

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 
 use crate::admission::{self, AdmissionInput};
 use crate::decision::Decision;
 use crate::eval;
 use crate::policy::Snapshot;
-use crate::sar::AccessRequest;
+use crate::sar::{self, AccessRequest};
 
 pub use cache::DecisionCache;
 pub use exemptions::Exemptions;
@@ -208,29 +209,93 @@ impl Engine {
     pub fn decide(&self, req: &AccessRequest) -> Outcome {
         let start = Instant::now();
         let live = self.live.load();
-        let generation = live.snapshot.generation;
-        let answered = |decision, cache_hit| Outcome {
+        let (decision, cache_hit) = self.decide_in(&live.snapshot, req, live.cache.as_ref());
+        Outcome {
             decision,
             cache_hit,
             elapsed: start.elapsed(),
-            generation,
-        };
-        if self.exemptions.is_exempt(&req.user) {
-            return answered(Arc::new(Decision::exempt()), false);
+            generation: live.snapshot.generation,
         }
-        // Measured once: it decides both the lookup and the entry's weight.
-        let key_bytes = req.approximate_size();
+    }
+
+    /// Answers a SubjectAccessReview body: the decision and the answer's
+    /// bytes, in the review's own version. These exact bytes answered
+    /// before under the live policy set are answered from the cache,
+    /// without being parsed again; then [`Answered::review`] is `None`.
+    /// `elapsed` leaves the parse out, as [`Engine::decide`]'s does.
+    pub fn answer_review(&self, body: &[u8]) -> Result<Answered, sar::SarError> {
+        let start = Instant::now();
+        let live = self.live.load();
+        let generation = live.snapshot.generation;
         let cache = live
             .cache
             .as_ref()
-            .filter(|_| key_bytes <= cache::MAX_CACHED_REQUEST_BYTES);
-        if let Some(hit) = cache.and_then(|c| c.get(req)) {
-            return answered(hit, true);
+            .filter(|_| body.len() <= cache::MAX_CACHED_REQUEST_BYTES);
+        if let Some((decision, response)) = cache.and_then(|c| c.get_body(body)) {
+            return Ok(Answered {
+                outcome: Outcome {
+                    decision,
+                    cache_hit: true,
+                    elapsed: start.elapsed(),
+                    generation,
+                },
+                response,
+                review: None,
+            });
         }
-        let decision = Arc::new(evaluate(&live.snapshot, req));
+        let review = sar::parse_review(body)?;
+        let start = Instant::now();
+        // Cached below under the body, not under the request as well.
+        let (decision, _) = self.decide_in(&live.snapshot, &review.request, None);
+        let response = Bytes::from(sar::response_json(review.api_version, &decision.status));
+        if let Some(c) = cache.filter(|_| !decision.exempt) {
+            c.insert_body(body, &decision, &response);
+        }
+        Ok(Answered {
+            outcome: Outcome {
+                decision,
+                cache_hit: false,
+                elapsed: start.elapsed(),
+                generation,
+            },
+            response,
+            review: Some(review),
+        })
+    }
+
+    /// The decision for a request, and whether it came from `cache`
+    /// (looked up and filled under the request as key).
+    fn decide_in(
+        &self,
+        snapshot: &Snapshot,
+        req: &AccessRequest,
+        cache: Option<&DecisionCache>,
+    ) -> (Arc<Decision>, bool) {
+        if self.exemptions.is_exempt(&req.user) {
+            return (Arc::new(Decision::exempt()), false);
+        }
+        // Measured once: it decides both the lookup and the entry's weight.
+        let key_bytes = cache.map_or(0, |_| req.approximate_size());
+        let cache = cache.filter(|_| key_bytes <= cache::MAX_CACHED_REQUEST_BYTES);
+        if let Some(hit) = cache.and_then(|c| c.get(req)) {
+            return (hit, true);
+        }
+        let decision = Arc::new(evaluate(snapshot, req));
         if let Some(c) = cache {
             c.insert(req, key_bytes, &decision);
         }
-        answered(decision, false)
+        (decision, false)
     }
+}
+
+/// A review body answered by [`Engine::answer_review`].
+#[derive(Debug)]
+pub struct Answered {
+    pub outcome: Outcome,
+    /// The answer as sent: a SubjectAccessReview status in the review's
+    /// version.
+    pub response: Bytes,
+    /// The parsed review; `None` when the body was answered from the cache
+    /// without being parsed.
+    pub review: Option<sar::Review>,
 }

@@ -135,6 +135,11 @@ pub struct DecisionLogger {
 }
 
 impl DecisionLogger {
+    /// Whether an answer with this verdict gets a line.
+    pub fn wants(&self, verdict: Verdict) -> bool {
+        self.level.wants(verdict)
+    }
+
     /// Logs one answer if the level asks for it.
     pub fn record(&self, req: &AccessRequest, outcome: &Outcome, total: Duration) {
         if !self.level.wants(outcome.decision.verdict) {

@@ -245,11 +245,11 @@ fn answer(state: &AppState, body: &Bytes, started: Instant, endpoint: Endpoint) 
     }
 }
 
-fn json_ok(body: Vec<u8>) -> Response {
+fn json_ok(body: impl Into<Body>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -293,23 +293,37 @@ fn answer_admission(state: &AppState, body: &Bytes, started: Instant) -> Respons
 }
 
 fn answer_sar(state: &AppState, body: &Bytes, started: Instant) -> Response {
-    let review = match sar::parse_review(body) {
-        Ok(r) => r,
+    let answered = match state.engine.answer_review(body) {
+        Ok(a) => a,
         Err(e) => {
             state.count_error("malformed");
             return json_error(StatusCode::BAD_REQUEST, e);
         }
     };
-    let outcome = state.engine.decide(&review.request);
-    let out = sar::response_json(review.api_version, &outcome.decision.status);
+    let outcome = &answered.outcome;
     let total = started.elapsed();
-    state.metrics.record(&outcome, total.as_secs_f64());
-    state.decision_log.record(&review.request, &outcome, total);
+    state.metrics.record(outcome, total.as_secs_f64());
+    let logged = state.decision_log.wants(outcome.decision.verdict);
+    if !logged && state.shadow.is_none() {
+        return json_ok(answered.response);
+    }
+    // An answer from the cache was not parsed; the log and the shadow
+    // need the request. The body parsed before, so it parses again.
+    let request = match answered.review {
+        Some(review) => review.request,
+        None => match sar::parse_review(body) {
+            Ok(review) => review.request,
+            Err(_) => return json_ok(answered.response),
+        },
+    };
+    if logged {
+        state.decision_log.record(&request, outcome, total);
+    }
     // The answer is complete before the shadow sees the request, and
     // handing it over never waits.
-    let response = json_ok(out);
+    let response = json_ok(answered.response);
     if let Some(shadow) = &state.shadow {
-        shadow.authorize(review.request, &outcome, total, body.len());
+        shadow.authorize(request, outcome, total, body.len());
     }
     response
 }
