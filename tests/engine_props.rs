@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cedar_authorizer::decision::Decision;
-use cedar_authorizer::engine::{Engine, Exemptions};
+use cedar_authorizer::engine::{Engine, Evaluator, Exemptions};
 use cedar_authorizer::eval::{self, cedar_request, RawOutcome};
 use cedar_authorizer::policy::{PolicyIndex, SchemaBundle};
 use cedar_authorizer::sar;
@@ -582,8 +582,10 @@ fn a_review_body_is_answered_from_the_cache_until_the_policy_set_changes() {
     let first = engine.answer_review(&alice).unwrap();
     assert!(!first.outcome.cache_hit && first.review.is_some());
     assert!(first.outcome.decision.status.allowed);
+    assert_eq!(first.outcome.evaluator, Some(Evaluator::Compiled));
     let again = engine.answer_review(&alice).unwrap();
     assert!(again.outcome.cache_hit && again.review.is_none());
+    assert_eq!(again.outcome.evaluator, None, "a hit is not evaluated");
     assert_eq!(again.response, first.response);
     assert!(
         std::str::from_utf8(&again.response)
@@ -600,7 +602,15 @@ fn a_review_body_is_answered_from_the_cache_until_the_policy_set_changes() {
     for _ in 0..2 {
         let answered = engine.answer_review(&exempt).unwrap();
         assert!(answered.outcome.decision.exempt && !answered.outcome.cache_hit);
+        assert_eq!(answered.outcome.evaluator, None);
     }
+    // Impersonation targets are entities the compiled policies do not
+    // model: Cedar decides, and says so, by either entry point.
+    let impersonate = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice","resourceAttributes":{"verb":"impersonate","resource":"users","name":"bob"}}}"#;
+    let answered = engine.answer_review(impersonate).unwrap();
+    assert_eq!(answered.outcome.evaluator, Some(Evaluator::Cedar));
+    let request = sar::parse_review(impersonate).unwrap().request;
+    assert_eq!(engine.decide(&request).evaluator, Some(Evaluator::Cedar));
     // A new policy set starts with an empty cache.
     engine.install(load(2));
     let reloaded = engine.answer_review(&alice).unwrap();

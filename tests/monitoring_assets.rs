@@ -29,6 +29,7 @@ const EXPORTED: &[&str] = &[
     "cedar_authorizer_request_errors_total",
     "cedar_authorizer_cache_requests_total",
     "cedar_authorizer_cache_entries",
+    "cedar_authorizer_evaluations_total",
     "cedar_authorizer_policies",
     "cedar_authorizer_policy_reloads_total",
     "cedar_authorizer_policy_generation",

@@ -62,6 +62,7 @@ fn every_metric_moves_as_it_should() {
         ("cedar_authorizer_request_duration_seconds", "histogram"),
         ("cedar_authorizer_evaluation_duration_seconds", "histogram"),
         ("cedar_authorizer_cache_requests_total", "counter"),
+        ("cedar_authorizer_evaluations_total", "counter"),
         ("cedar_authorizer_cache_entries", "gauge"),
         ("cedar_authorizer_policies", "gauge"),
         ("cedar_authorizer_policy_reloads_total", "counter"),
@@ -119,6 +120,13 @@ fn every_metric_moves_as_it_should() {
         );
         c.authorize(&sar("system:kube-scheduler", &[], "get", "pods", "a"))
             .await;
+        // An impersonation target: an entity the compiled policies do
+        // not model, so Cedar decides it.
+        assert_eq!(
+            c.authorize(&sar("alice", &[], "impersonate", "users", "bob"))
+                .await["status"]["allowed"],
+            false
+        );
         let (status, _) = c
             .request("POST", "/authorize", b"{not json".to_vec())
             .await
@@ -146,7 +154,7 @@ fn every_metric_moves_as_it_should() {
     );
     assert_eq!(
         delta("cedar_authorizer_requests_total{decision=\"no_opinion\"}"),
-        2.0
+        3.0
     );
     assert_eq!(delta("cedar_authorizer_exempt_total"), 1.0);
     assert_eq!(
@@ -155,9 +163,19 @@ fn every_metric_moves_as_it_should() {
     );
     assert_eq!(
         delta("cedar_authorizer_cache_requests_total{result=\"miss\"}"),
+        4.0
+    );
+    assert_eq!(after.get("cedar_authorizer_cache_entries"), 4.0);
+    // Each miss is evaluated once: the three RBAC-shaped ones without
+    // Cedar, the impersonation through it.
+    assert_eq!(
+        delta("cedar_authorizer_evaluations_total{evaluator=\"compiled\"}"),
         3.0
     );
-    assert_eq!(after.get("cedar_authorizer_cache_entries"), 3.0);
+    assert_eq!(
+        delta("cedar_authorizer_evaluations_total{evaluator=\"cedar\"}"),
+        1.0
+    );
     assert_eq!(
         delta("cedar_authorizer_request_errors_total{reason=\"malformed\"}"),
         1.0
@@ -169,7 +187,7 @@ fn every_metric_moves_as_it_should() {
     );
     assert_eq!(
         delta("cedar_authorizer_evaluation_duration_seconds_count"),
-        4.0
+        5.0
     );
     // The smallest bucket is 10 µs: fine enough for cache hits.
     assert!(after.samples.contains_key(

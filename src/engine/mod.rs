@@ -24,14 +24,42 @@ use crate::sar::{self, AccessRequest};
 pub use cache::DecisionCache;
 pub use exemptions::Exemptions;
 
+/// Which evaluator decided a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evaluator {
+    /// The policy index's compiled RBAC-shaped conditions
+    /// (src/policy/compiled.rs), without Cedar.
+    Compiled,
+    /// Cedar's evaluator over the candidate policies: a candidate did not
+    /// compile, or the request is one the compiled policies do not model.
+    Cedar,
+}
+
+impl Evaluator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evaluator::Compiled => "compiled",
+            Evaluator::Cedar => "cedar",
+        }
+    }
+}
+
 /// Evaluates a request against a snapshot, without cache or exemptions:
 /// through the compiled policies when they can answer, through Cedar
 /// otherwise.
 pub fn evaluate(snapshot: &Snapshot, req: &AccessRequest) -> Decision {
+    evaluate_by(snapshot, req).0
+}
+
+/// [`evaluate`], saying which evaluator answered.
+pub fn evaluate_by(snapshot: &Snapshot, req: &AccessRequest) -> (Decision, Evaluator) {
     if let Some(raw) = eval::compiled(&snapshot.index, req) {
-        return Decision::from_outcome(raw, &snapshot.forbids);
+        return (
+            Decision::from_outcome(raw, &snapshot.forbids),
+            Evaluator::Compiled,
+        );
     }
-    match eval::build(snapshot, req) {
+    let decision = match eval::build(snapshot, req) {
         Ok(built) => match eval::cedar_request(&built) {
             Ok(request) => Decision::from_outcome(
                 eval::indexed(&snapshot.index, &request, &built),
@@ -40,7 +68,8 @@ pub fn evaluate(snapshot: &Snapshot, req: &AccessRequest) -> Decision {
             Err(e) => Decision::unevaluable(e),
         },
         Err(e) => Decision::unevaluable(e.to_string()),
-    }
+    };
+    (decision, Evaluator::Cedar)
 }
 
 /// Decides an AdmissionReview against a snapshot, without exemptions.
@@ -78,6 +107,10 @@ pub struct Outcome {
     pub decision: Arc<Decision>,
     /// Answered from the cache.
     pub cache_hit: bool,
+    /// Which evaluator decided a SubjectAccessReview; `None` when it was
+    /// answered from the cache or unevaluated (exempt), and for
+    /// AdmissionReviews, which Cedar always decides.
+    pub evaluator: Option<Evaluator>,
     /// Time spent in the engine (cache lookup included).
     pub elapsed: Duration,
     /// Generation of the policy set that answered.
@@ -200,6 +233,7 @@ impl Engine {
         Outcome {
             decision: Arc::new(decision),
             cache_hit: false,
+            evaluator: None,
             elapsed: start.elapsed(),
             generation: live.snapshot.generation,
         }
@@ -209,10 +243,12 @@ impl Engine {
     pub fn decide(&self, req: &AccessRequest) -> Outcome {
         let start = Instant::now();
         let live = self.live.load();
-        let (decision, cache_hit) = self.decide_in(&live.snapshot, req, live.cache.as_ref());
+        let (decision, cache_hit, evaluator) =
+            self.decide_in(&live.snapshot, req, live.cache.as_ref());
         Outcome {
             decision,
             cache_hit,
+            evaluator,
             elapsed: start.elapsed(),
             generation: live.snapshot.generation,
         }
@@ -236,6 +272,7 @@ impl Engine {
                 outcome: Outcome {
                     decision,
                     cache_hit: true,
+                    evaluator: None,
                     elapsed: start.elapsed(),
                     generation,
                 },
@@ -246,7 +283,7 @@ impl Engine {
         let review = sar::parse_review(body)?;
         let start = Instant::now();
         // Cached below under the body, not under the request as well.
-        let (decision, _) = self.decide_in(&live.snapshot, &review.request, None);
+        let (decision, _, evaluator) = self.decide_in(&live.snapshot, &review.request, None);
         let response = Bytes::from(sar::response_json(review.api_version, &decision.status));
         if let Some(c) = cache.filter(|_| !decision.exempt) {
             c.insert_body(body, &decision, &response);
@@ -255,6 +292,7 @@ impl Engine {
             outcome: Outcome {
                 decision,
                 cache_hit: false,
+                evaluator,
                 elapsed: start.elapsed(),
                 generation,
             },
@@ -263,28 +301,30 @@ impl Engine {
         })
     }
 
-    /// The decision for a request, and whether it came from `cache`
-    /// (looked up and filled under the request as key).
+    /// The decision for a request, whether it came from `cache` (looked up
+    /// and filled under the request as key), and which evaluator decided
+    /// it when one did.
     fn decide_in(
         &self,
         snapshot: &Snapshot,
         req: &AccessRequest,
         cache: Option<&DecisionCache>,
-    ) -> (Arc<Decision>, bool) {
+    ) -> (Arc<Decision>, bool, Option<Evaluator>) {
         if self.exemptions.is_exempt(&req.user) {
-            return (Arc::new(Decision::exempt()), false);
+            return (Arc::new(Decision::exempt()), false, None);
         }
         // Measured once: it decides both the lookup and the entry's weight.
         let key_bytes = cache.map_or(0, |_| req.approximate_size());
         let cache = cache.filter(|_| key_bytes <= cache::MAX_CACHED_REQUEST_BYTES);
         if let Some(hit) = cache.and_then(|c| c.get(req)) {
-            return (hit, true);
+            return (hit, true, None);
         }
-        let decision = Arc::new(evaluate(snapshot, req));
+        let (decision, evaluator) = evaluate_by(snapshot, req);
+        let decision = Arc::new(decision);
         if let Some(c) = cache {
             c.insert(req, key_bytes, &decision);
         }
-        (decision, false)
+        (decision, false, Some(evaluator))
     }
 }
 

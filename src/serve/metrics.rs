@@ -12,7 +12,7 @@ use prometheus::{
 };
 
 use crate::decision::Verdict;
-use crate::engine::Outcome;
+use crate::engine::{Evaluator, Outcome};
 use crate::policy::Snapshot;
 
 /// Buckets from 10 µs to 1 s: decisions take microseconds, and the
@@ -55,6 +55,15 @@ struct HotChildren {
     by_verdict: [(IntCounter, Histogram); 3],
     cache_hit: IntCounter,
     cache_miss: IntCounter,
+    /// `evaluations_total`, indexed by [`evaluator_index`].
+    by_evaluator: [IntCounter; 2],
+}
+
+fn evaluator_index(e: Evaluator) -> usize {
+    match e {
+        Evaluator::Compiled => 0,
+        Evaluator::Cedar => 1,
+    }
 }
 
 fn verdict_index(v: Verdict) -> usize {
@@ -144,6 +153,11 @@ impl Metrics {
             "Decision cache lookups, by result.",
             &["result"],
         );
+        let evaluations = counter_vec(
+            "evaluations_total",
+            "SubjectAccessReviews evaluated (not from the cache, not exempt), by evaluator: compiled (the index's compiled RBAC-shaped conditions) or cedar (Cedar's evaluator).",
+            &["evaluator"],
+        );
         let child = |v: Verdict| {
             (
                 requests.with_label_values(&[v.as_str()]),
@@ -158,6 +172,8 @@ impl Metrics {
             ],
             cache_hit: cache_requests.with_label_values(&["hit"]),
             cache_miss: cache_requests.with_label_values(&["miss"]),
+            by_evaluator: [Evaluator::Compiled, Evaluator::Cedar]
+                .map(|e| evaluations.with_label_values(&[e.as_str()])),
         };
         let m = Metrics {
             admission_requests: counter_vec(
@@ -262,6 +278,9 @@ impl Metrics {
             self.hot.cache_hit.inc();
         } else {
             self.hot.cache_miss.inc();
+        }
+        if let Some(e) = outcome.evaluator {
+            self.hot.by_evaluator[evaluator_index(e)].inc();
         }
         if !d.errors.is_empty() && !outcome.cache_hit {
             self.evaluation_errors.inc_by(d.errors.len() as u64);

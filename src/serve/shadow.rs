@@ -467,6 +467,7 @@ mod tests {
         Outcome {
             decision: Arc::new(Decision::exempt()),
             cache_hit: false,
+            evaluator: None,
             elapsed: Duration::ZERO,
             generation: 1,
         }
